@@ -1,0 +1,307 @@
+"""The benchmark: one command, the production stack, load from separate processes.
+
+    python bench/run.py [--seconds 20] [--concurrency 32] [--web-workers 4] [--celery-concurrency 4]
+
+It creates a fresh PostgreSQL database, starts the stack as the README runs it in
+production (uvicorn web processes, a Celery worker and beat on Redis, the reference wallet),
+then measures:
+
+* sync contributions per second and p50/p95/p99 latency (wrk, a separate process), on a
+  three-pot HitRate instance, without and with a wallet (Debit per contribution);
+* async contributions accepted per second, and processed per second end to end (accepted
+  to webhook received by a local receiver);
+* WebSocket fan-out: 1,000 subscribed sockets, delay from a pot change to the last socket's
+  JackpotUpdate;
+* the raw PostgreSQL ceiling for the same durable work (bench/pg_ceiling.py) and our ratio;
+* the reconciliation after all that (must be exact).
+
+Results are printed and appended to bench/RESULTS.md (machine, date, commit).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+DB = "jackpot_bench"
+PG = "postgres://postgres@127.0.0.1:5432"
+WEB, WALLET, HOOK = 8700, 8701, 8702
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def stack_env(args) -> dict:
+    return {
+        **os.environ,
+        "PORTAL_PRODUCTION": "1", "DJANGO_SECRET_KEY": "bench-" + "k" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"{PG}/{DB}", "REDIS_URL": "redis://127.0.0.1:6379/14",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+        "JACKPOT_UPDATE_INTERVAL_SECONDS": str(args.tick), "BENCH_WALLET_URL": f"http://127.0.0.1:{WALLET}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def run(command: list[str], env: dict, **kwargs) -> str:
+    return subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+class Stack:
+    def __init__(self, env: dict, args) -> None:
+        self.env, self.args, self.processes = env, args, []
+        self.logs = ROOT / "var" / "bench"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, command: list[str]) -> None:
+        out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+        self.processes.append((name, subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
+                                                      stderr=subprocess.STDOUT, start_new_session=True)))
+
+    def up(self) -> None:
+        a = self.args
+        self.start("wallet", [PYTHON, "manage.py", "run_reference_wallet", "--port", str(WALLET)])
+        self.start("web", [PYTHON, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1",
+                           "--port", str(WEB), "--workers", str(a.web_workers), "--no-access-log",
+                           "--log-level", "warning", "--lifespan", "off", "--backlog", "4096"])
+        self.start("worker", [PYTHON, "-m", "celery", "-A", "portal", "worker", "-l", "WARNING",
+                              "-c", str(a.celery_concurrency), "--prefetch-multiplier", "16",
+                              "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        self.start("beat", [PYTHON, "-m", "celery", "-A", "portal", "beat", "-l", "WARNING",
+                            "-s", str(self.logs / "beat-schedule")])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{WEB}/health", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("the web server did not come up; see var/bench/web.log")
+
+    def down(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def wrk(args, env_extra: dict, seconds: float) -> dict:
+    env = {**os.environ, **env_extra}
+    output = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(args.concurrency), "-d", f"{int(seconds)}s", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "contribute.lua"), f"http://127.0.0.1:{WEB}"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["per_second"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def sync_figures(result: dict) -> str:
+    return (f"{result['per_second']:.0f}/s, p50 {result['p50_us'] / 1000:.1f} ms, p95 {result['p95_us'] / 1000:.1f} ms, "
+            f"p99 {result['p99_us'] / 1000:.1f} ms, errors {result['errors']}")
+
+
+async def receive_webhooks(expected_after: callable, timeout: float) -> dict:
+    """A webhook receiver on loopback: counts deliveries and when they arrived."""
+    from aiohttp import web
+
+    arrivals: list[float] = []
+
+    async def hook(request):
+        await request.read()
+        arrivals.append(time.monotonic())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", HOOK).start()
+    try:
+        return await expected_after(arrivals, timeout)
+    finally:
+        await runner.cleanup()
+
+
+def async_run(args, base_env: dict) -> dict:
+    async def scenario(arrivals, timeout):
+        started = time.monotonic()
+        result = await asyncio.to_thread(wrk, args, {**base_env, "CALLBACK": f"http://127.0.0.1:{HOOK}/hook",
+                                                     "PREFIX": f"async-{int(time.time())}"}, args.seconds)
+        accepted = result["requests"] - result["non2xx"]
+        deadline = time.monotonic() + timeout
+        while len(arrivals) < accepted and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        result.update(accepted=accepted, delivered=len(arrivals),
+                      processed_per_second=len(arrivals) / ((arrivals[-1] if arrivals else started) - started or 1))
+        return result
+
+    return asyncio.run(receive_webhooks(scenario, timeout=args.seconds * 20 + 120))
+
+
+async def fan_out(token: str, instance: str, sockets: int, tick: float) -> dict:
+    import websockets
+
+    url = f"ws://127.0.0.1:{WEB}/v1/events/service?token={token}"
+    connections = []
+    for _ in range(sockets):
+        ws = await websockets.connect(url, max_size=None, open_timeout=30)
+        await ws.send(json.dumps({"SubscribeRequest": {"events": [{"source": "thrillpots",
+                                                                   "event_type": "JackpotUpdate"}]}}))
+        connections.append(ws)
+
+    async def drain(ws):
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=3 * tick + 1)
+        except TimeoutError:
+            return
+
+    await asyncio.gather(*(drain(ws) for ws in connections))  # snapshots and earlier ticks
+
+    async def first_update(ws) -> float:
+        while True:
+            message = json.loads(await ws.recv())
+            if message["msg_name"] == "JackpotUpdate" and message["data"]["id"] == instance:
+                return time.monotonic()
+
+    # Wait out the coalescing interval: this change is then announced at once (the leading
+    # edge); under continuous traffic updates come once per interval by design.
+    await asyncio.sleep(2 * tick)
+    waiting = [asyncio.create_task(first_update(ws)) for ws in connections]
+    body = json.dumps({"token": "t", "brand_id": "bench:b1", "player_id": "fan", "player_country": "MT",
+                       "instance_id": instance, "gameround_id": f"fan-{time.time()}", "currency": "EUR",
+                       "base_wager": 10}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{WEB}/jackpots/contribute", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    changed = time.monotonic()
+    await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
+    arrivals = await asyncio.wait_for(asyncio.gather(*waiting), timeout=30)
+    for ws in connections:
+        await ws.close()
+    return {"sockets": sockets, "first_ms": (min(arrivals) - changed) * 1000, "last_ms": (max(arrivals) - changed) * 1000,
+            "spread_ms": (max(arrivals) - min(arrivals)) * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--celery-concurrency", type=int, default=4)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--tick", type=float, default=1.0, help="JackpotUpdate coalescing interval (s).")
+    parser.add_argument("--no-record", action="store_true", help="Do not append to bench/RESULTS.md.")
+    args = parser.parse_args()
+
+    env = stack_env(args)
+    log(f"fresh database {DB}")
+    run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"], env)
+    run(["psql", PG + "/postgres", "-qc", f"CREATE DATABASE {DB}"], env)
+    run(["redis-cli", "-n", "14", "flushdb"], env)
+    run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env)
+    stack = Stack(env, args)
+    figures: dict = {}
+    try:
+        log(f"stack: uvicorn x{args.web_workers}, celery worker -c {args.celery_concurrency}, beat, wallet")
+        stack.up()
+        setup = run([PYTHON, "manage.py", "shell", "-c", "exec(open('bench/setup.py').read())"], env)
+        data = json.loads(next(line for line in setup.splitlines() if line.startswith("BENCH "))[6:])
+        base = {"TOKEN": data["token"], "PLAYERS": "1000"}
+        log("warm-up")
+        wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"], "PREFIX": "warm"}, 3)
+
+        log(f"sync, no wallet: {args.concurrency} connections, {args.seconds:g} s")
+        figures["sync"] = wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"],
+                                     "PREFIX": "sync"}, args.seconds)
+        log("  " + sync_figures(figures["sync"]))
+
+        log("sync, with a wallet (a Debit at the reference wallet per contribution)")
+        figures["sync_wallet"] = wrk(args, {**base, "BRAND": data["wallet_brand"], "INSTANCE": data["player_funded"],
+                                            "PREFIX": "wallet"}, args.seconds)
+        log("  " + sync_figures(figures["sync_wallet"]))
+
+        log("async: accepted, then processed until the last webhook")
+        figures["async"] = async_run(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"]})
+        a = figures["async"]
+        log(f"  accepted {a['per_second']:.0f}/s (p99 {a['p99_us'] / 1000:.1f} ms); processed end to end "
+            f"{a['processed_per_second']:.0f}/s ({a['delivered']}/{a['accepted']} webhooks)")
+
+        log(f"WebSocket fan-out to {args.sockets} sockets (tick {args.tick:g} s)")
+        figures["fan_out"] = asyncio.run(fan_out(data["token"], data["operator_funded"], args.sockets, args.tick))
+        f = figures["fan_out"]
+        log(f"  pot change -> first socket {f['first_ms']:.0f} ms, last socket {f['last_ms']:.0f} ms "
+            f"(fan-out spread {f['spread_ms']:.0f} ms)")
+    finally:
+        stack.down()
+
+    log(f"raw PostgreSQL ceiling for the same work: {args.concurrency} connections, {args.seconds:g} s")
+    ceiling = json.loads(run([PYTHON, "bench/pg_ceiling.py", f"{PG}/{DB}", str(args.concurrency),
+                              str(args.seconds)], env).strip().splitlines()[-1])
+    figures["pg_ceiling"] = ceiling
+    figures["ratio"] = figures["sync"]["per_second"] / ceiling["per_second"]
+    log(f"  {ceiling['per_second']:.0f} tx/s; our sync rate is {figures['ratio']:.2f} of it")
+
+    log("reconciliation")
+    reconcile = subprocess.run([PYTHON, "manage.py", "reconcile"], cwd=ROOT, env=env, capture_output=True, text=True)
+    figures["reconcile_ok"] = reconcile.returncode == 0
+    log("  " + reconcile.stdout.strip().splitlines()[-1] if reconcile.stdout else reconcile.stderr)
+
+    report(args, figures)
+
+
+def report(args, figures: dict) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    s, w, a, f, c = (figures[k] for k in ("sync", "sync_wallet", "async", "fan_out", "pg_ceiling"))
+    lines = [
+        f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · commit {commit}",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}. Stack: uvicorn ×{args.web_workers}, "
+        f"Celery worker -c {args.celery_concurrency}, beat (tick {args.tick:g} s), reference wallet, PostgreSQL and "
+        f"Redis on the same machine; load from wrk ({args.concurrency} connections, {args.seconds:g} s per run).",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| sync, no wallet | {s['per_second']:.0f}/s · p50 {s['p50_us'] / 1000:.1f} ms · p95 {s['p95_us'] / 1000:.1f} ms · "
+        f"p99 {s['p99_us'] / 1000:.1f} ms · {s['errors']} errors | ≥ 1,000/s, p99 < 50 ms |",
+        f"| sync, with wallet | {w['per_second']:.0f}/s · p50 {w['p50_us'] / 1000:.1f} ms · p95 {w['p95_us'] / 1000:.1f} ms · "
+        f"p99 {w['p99_us'] / 1000:.1f} ms · {w['errors']} errors | |",
+        f"| async accepted | {a['per_second']:.0f}/s · p99 {a['p99_us'] / 1000:.1f} ms | |",
+        f"| async processed end to end | {a['processed_per_second']:.0f}/s ({a['delivered']}/{a['accepted']} webhooks) "
+        f"| ≥ 2,000/s |",
+        f"| fan-out to {f['sockets']} sockets | last socket {f['last_ms']:.0f} ms after the pot change "
+        f"(first {f['first_ms']:.0f} ms; spread {f['spread_ms']:.0f} ms) | < 1 s |",
+        f"| raw PostgreSQL ceiling | {c['per_second']:.0f} tx/s · our sync = {figures['ratio']:.2f} of it | ≥ 0.35 |",
+        f"| reconciliation | {'exact' if figures['reconcile_ok'] else 'DIFFERENCES'} | exact |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print("\n" + text)
+    if not args.no_record:
+        results = ROOT / "bench" / "RESULTS.md"
+        with results.open("a") as out:
+            out.write("\n" + text)
+        log(f"appended to {results.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

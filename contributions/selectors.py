@@ -1,0 +1,143 @@
+"""Reads of the ledger worth a name; chiefly reconciliation: cached pot totals = ledger."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, F, Sum, Value
+from django.db.models.functions import Coalesce
+
+from contributions.models import Contribution, PotIncrement, Win
+from portal.money import ZERO, ledger
+from sources.models import JackpotInstance, Pot, PotAdjustment
+
+ZERO_SUM = Value(ZERO, output_field=DecimalField(max_digits=38, decimal_places=8))
+
+
+def _sum(queryset, expression) -> Decimal:
+    # Quantized: SQLite (embedded mode) sums in floating point; PostgreSQL is exact anyway.
+    return ledger(queryset.aggregate(total=Coalesce(Sum(expression), ZERO_SUM))["total"])
+
+
+@dataclass
+class PotCheck:
+    pot_id: str
+    value: Decimal
+    expected_value: Decimal
+    seed_fund: Decimal
+    expected_seed_fund: Decimal
+    seed_deficit: Decimal
+    expected_seed_deficit: Decimal
+    explanation: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (self.value == self.expected_value and self.seed_fund == self.expected_seed_fund
+                and self.seed_deficit == self.expected_seed_deficit)
+
+
+@dataclass
+class Reconciliation:
+    instance_id: str
+    name: str
+    contributions: int = 0
+    contributed: Decimal = ZERO  # instance currency
+    to_pots: Decimal = ZERO
+    to_seed_funds: Decimal = ZERO
+    to_house: Decimal = ZERO
+    won: Decimal = ZERO
+    pots: list[PotCheck] = field(default_factory=list)
+    unbalanced_contributions: list[str] = field(default_factory=list)  # trace ids
+
+    @property
+    def ok(self) -> bool:
+        split_ok = self.contributed == self.to_pots + self.to_seed_funds + self.to_house
+        return split_ok and not self.unbalanced_contributions and all(p.ok for p in self.pots)
+
+
+def reconcile_instance(instance: JackpotInstance) -> Reconciliation:
+    """Prove that contributions = pot increments + seed funds + house, and that every pot's
+    cached value, seed fund and deficit equal what its ledger rows add up to."""
+    processed = Contribution.objects.filter(jackpot=instance, status=Contribution.Status.PROCESSED)
+    increments = PotIncrement.objects.filter(pot__jackpot=instance)
+    report = Reconciliation(instance_id=str(instance.pk), name=instance.name)
+    report.contributions = processed.count()
+    report.contributed = _sum(processed, "amount_base")
+    report.to_house = _sum(processed, "house_amount")
+    report.to_pots = _sum(increments, "value_delta")
+    report.to_seed_funds = _sum(increments, "seed_delta")
+    report.won = _sum(Win.objects.filter(jackpot=instance), "amount_base")
+
+    unbalanced = (
+        processed.annotate(parts=Coalesce(Sum(F("increments__value_delta") + F("increments__seed_delta")), ZERO_SUM))
+        .exclude(amount_base=F("parts") + F("house_amount"))
+        .values_list("trace_id", flat=True)[:50]
+    )
+    report.unbalanced_contributions = [str(t) for t in unbalanced]
+
+    for pot in Pot.objects.filter(jackpot=instance).order_by("tier", "pot_id"):
+        adjustments = PotAdjustment.objects.filter(pot=pot)
+        pot_increments = PotIncrement.objects.filter(pot=pot)
+        wins = Win.objects.filter(pot=pot)
+        report.pots.append(PotCheck(
+            explanation=pot_explanation(adjustments, pot_increments, wins),
+            pot_id=pot.pot_id,
+            value=pot.current_value,
+            expected_value=_sum(adjustments, "value_delta") + _sum(pot_increments, "value_delta")
+            - _sum(wins, "amount_base") + _sum(wins, "reseed_value"),
+            seed_fund=pot.seed_fund,
+            expected_seed_fund=_sum(adjustments, "seed_delta") + _sum(pot_increments, "seed_delta")
+            - _sum(wins, "seed_used"),
+            seed_deficit=pot.seed_deficit,
+            expected_seed_deficit=_sum(wins, "seed_deficit"),
+        ))
+    return report
+
+
+def pot_explanation(adjustments, increments, wins) -> list[str]:
+    """The ledger rows behind a pot, summed by kind: what its value and seed fund should be made of."""
+    lines = []
+    for kind, value, seed, count in adjustments.values_list("kind").annotate(
+            v=Sum("value_delta"), s=Sum("seed_delta"), n=Count("id")).values_list("kind", "v", "s", "n"):
+        lines.append(f"{count} {kind} adjustments: value {ledger(value):+f}, seed fund {ledger(seed):+f}"
+                     if count > 1 else f"{kind} {ledger(value):+f} (seed fund {ledger(seed):+f})")
+    totals = increments.aggregate(v=Coalesce(Sum("value_delta"), ZERO_SUM), s=Coalesce(Sum("seed_delta"), ZERO_SUM),
+                                  n=Count("id"))
+    lines.append(f"{totals['n']} contribution increments: value {ledger(totals['v']):+f}, "
+                 f"seed fund {ledger(totals['s']):+f}")
+    won = wins.aggregate(w=Coalesce(Sum("amount_base"), ZERO_SUM), r=Coalesce(Sum("reseed_value"), ZERO_SUM),
+                         u=Coalesce(Sum("seed_used"), ZERO_SUM), n=Count("id"))
+    lines.append(f"{won['n']} wins: value -{ledger(won['w']):f}, reseeded +{ledger(won['r']):f}, "
+                 f"seed fund -{ledger(won['u']):f}")
+    return lines
+
+
+def drop_verification(win: Win) -> dict | None:
+    """Everything needed to check a must-drop win against the commitment published before it:
+    recompute SHA-256 of "value:salt" and compare; check the win happened where it had to."""
+    import hashlib
+
+    from sources.models import DropCommitment
+
+    commitment: DropCommitment | None = win.commitment
+    if commitment is None:
+        return None
+    recomputed = hashlib.sha256(commitment.secret_text.encode()).hexdigest()
+    value, _, salt = commitment.secret_text.partition(":")
+    increment = win.contribution.increments.filter(pot=win.pot).first() if win.contribution_id else None
+    if commitment.kind == DropCommitment.Kind.AMOUNT:
+        before = increment.value_after - increment.value_delta if increment else None
+        drop = commitment.drop_amount
+        consistent = drop <= win.amount_base <= win.pot.drop_ceiling
+        where = (f"the pot went from {before} to {win.amount_base} {win.jackpot.currency_id}; the committed drop value "
+                 f"is {drop} and the ceiling {win.pot.drop_ceiling}")
+    else:
+        at = win.contribution.processed_at if win.contribution_id else None
+        consistent = at is not None and at >= commitment.drop_at
+        where = f"the winning contribution came at {at:%Y-%m-%d %H:%M:%S.%f} UTC, at or after the committed drop time " \
+                f"{commitment.drop_at:%Y-%m-%d %H:%M:%S.%f} UTC" if at else "no contribution"
+    return {
+        "win": win, "commitment": commitment, "kind": commitment.get_kind_display(), "value": value, "salt": salt,
+        "secret_text": commitment.secret_text, "published": commitment.commitment, "recomputed": recomputed,
+        "matches": recomputed == commitment.commitment, "consistent": consistent, "where": where,
+        "published_at": commitment.created_at,
+    }

@@ -1,0 +1,361 @@
+"""Asynchronous contributions (SPEC 2.6) and their webhook outbox.
+
+Accept stores the request durably and queues it; processing runs the same engine as the
+synchronous path exactly once; the outcome and its WebhookDelivery commit together, and
+deliveries are attempted, retried on a backoff schedule, and marked failed -- every
+attempt on record.
+"""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Subquery
+from django.utils import timezone
+
+from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
+from contributions.schemas import ContributionIn
+from contributions.services import payments
+from contributions.services.engine import (
+    Outcome,
+    contribution_apply,
+    contribution_find,
+    contribution_plan,
+    player_touch,
+    replay,
+)
+from portal import jsonutil
+from portal.errors import DomainError
+from portal.selectors import brand_for_operator
+
+logger = logging.getLogger(__name__)
+
+# After a secret rotation the previous secret keeps signing for this long.
+WEBHOOK_SECRET_GRACE = timedelta(hours=24)
+
+
+MAX_PROCESS_ATTEMPTS = 5
+
+
+def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome:
+    """Store a structurally valid async contribution durably and queue it; answer {trace_id}.
+
+    Synchronous failures: authentication and brand (the request cannot be attributed),
+    a refused callback URL, and a repeated key with a different amount (409). Everything
+    else -- routing, rules, currencies -- reaches the webhook as an error payload.
+    """
+    from contributions import tasks
+    from contributions.webhooks import webhook_url_check
+
+    brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
+    webhook_url_check(request.callback.web_hook)
+    existing = contribution_find(brand=brand, request=request)
+    if existing is not None:
+        return replay(existing, request)
+    contribution = Contribution(
+        brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
+        target_kind=request.target_kind, target_id=request.target_id,
+        player_country=request.player_country, token=request.token, currency=request.currency,
+        base_wager=request.base_wager, metadata_json=request.metadata_json,
+        status=Contribution.Status.ACCEPTED, is_async=True,
+        callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
+    )
+    try:
+        with transaction.atomic():
+            contribution.player = player_touch(brand=brand, player_id=request.player_id,
+                                               country=request.player_country, currency=request.currency)
+            with transaction.atomic():
+                contribution.save(force_insert=True)
+            tasks.enqueue_processing(contribution.pk)
+    except IntegrityError:
+        existing = contribution_find(brand=brand, request=request)
+        if existing is None:
+            raise
+        return replay(existing, request)
+    return Outcome(contribution=contribution, body=jsonutil.dumps({"trace_id": str(contribution.trace_id)}))
+
+
+def request_of(contribution: Contribution) -> ContributionIn:
+    """The validated request an accepted row was made from."""
+    fields = {
+        "token": contribution.token, "brand_id": contribution.brand.key, "player_id": contribution.player_ref,
+        "player_country": contribution.player_country, "gameround_id": contribution.gameround_id,
+        "currency": contribution.currency, "base_wager": contribution.base_wager, "callback": None,
+        "metadata": jsonutil.loads(contribution.metadata_json) if contribution.metadata_json is not None else None,
+        "source_id": None, "instance_id": None,
+    }
+    fields[f"{contribution.target_kind}_id"] = contribution.target_id
+    return ContributionIn.model_construct(**fields)
+
+
+def contribution_process(contribution_id: int) -> int:
+    """Process an accepted async contribution exactly once (safe to call any number of times),
+    together with up to `ASYNC_BATCH_SIZE - 1` others that are waiting: one transaction, one
+    commit for the batch. Rows are claimed with FOR UPDATE SKIP LOCKED and their status is
+    checked under the lock, so a second worker (a redelivered task, the sweeper) skips them.
+    Player-funded contributions of brands with a wallet are debited first, one by one (no
+    network call inside a transaction). Returns how many were processed."""
+    batch_size = max(1, settings.ASYNC_BATCH_SIZE)
+    debited: list[int] = []
+    done = 0
+    with transaction.atomic():
+        rows = list(
+            Contribution.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("brand__operator", "player")
+            .filter(status=Contribution.Status.ACCEPTED)
+            .filter(Q(pk=contribution_id) | Q(pk__in=Subquery(
+                Contribution.objects.filter(status=Contribution.Status.ACCEPTED).order_by("id")
+                .values("pk")[:batch_size])))
+            .order_by("id")[:batch_size]
+        )
+        deliveries = []
+        for row in rows:
+            row.process_attempts += 1
+            Contribution.objects.filter(pk=row.pk).update(process_attempts=row.process_attempts)
+            outcome = _process_locked(row, deliveries)
+            if outcome == "debit":
+                debited.append(row.pk)
+            elif outcome:
+                done += 1
+        if deliveries:
+            from contributions import tasks
+
+            tasks.enqueue_deliveries()
+    for pk in debited:
+        done += bool(_process_with_debit(pk))
+    return done
+
+
+def _process_locked(row: Contribution, deliveries: list) -> str | bool:
+    """One contribution of a batch, inside the batch's transaction (a savepoint of its own)."""
+    try:
+        if row.process_attempts > MAX_PROCESS_ATTEMPTS:
+            raise DomainError("SYSTEM_ERROR", "The contribution could not be processed", status=500)
+        plan = contribution_plan(brand=row.brand, request=request_of(row))
+    except DomainError as error:
+        deliveries.append(_reject_locked(row, error))
+        return True
+    if plan.player_funded and payments.wallet_of(plan.brand) is not None:
+        return "debit"
+    savepoint = transaction.savepoint()
+    try:
+        outcome = contribution_apply(plan, contribution=row, player=row.player)
+    except DomainError as error:
+        transaction.savepoint_rollback(savepoint)
+        deliveries.append(_reject_locked(row, error))
+        return True
+    except Exception:
+        # Left accepted (its attempt counted): retried by the sweeper, then refused after
+        # MAX_PROCESS_ATTEMPTS. The rest of the batch goes on.
+        transaction.savepoint_rollback(savepoint)
+        logger.exception("async contribution %s failed", row.pk)
+        return False
+    transaction.savepoint_commit(savepoint)
+    if not row.win_result_only or outcome.win is not None:
+        deliveries.append(delivery_create(contribution=row, kind="data", payload=typed_payload("data", outcome.body),
+                                          enqueue=False))
+    return True
+
+
+def _process_with_debit(contribution_id: int) -> Contribution | None:
+    """A player-funded async contribution: Debit first (network), then its own transaction."""
+    contribution = Contribution.objects.select_related("brand__operator", "player").get(pk=contribution_id)
+    if contribution.status != Contribution.Status.ACCEPTED:
+        return None
+    try:
+        plan = contribution_plan(brand=contribution.brand, request=request_of(contribution))
+    except DomainError as error:
+        return contribution_reject(contribution_id, error)
+    debit = None
+    try:
+        debit = payments.debit_for(plan)
+        with transaction.atomic():
+            # Lock the row and re-check it is still waiting: a second worker stops here.
+            status = Contribution.objects.select_for_update().filter(pk=contribution_id).values_list(
+                "status", flat=True).first()
+            if status != Contribution.Status.ACCEPTED:
+                return None
+            outcome = contribution_apply(plan, contribution=contribution, player=contribution.player, debit=debit)
+            if not contribution.win_result_only or outcome.win is not None:
+                delivery_create(contribution=contribution, kind="data", payload=typed_payload("data", outcome.body))
+        return outcome.contribution
+    except DomainError as error:
+        if debit is not None:
+            payments.debit_cancel(debit, cause=error)
+        return contribution_reject(contribution_id, error)
+    except Exception:
+        if debit is not None:
+            payments.debit_cancel(debit)
+        raise
+
+
+def _reject_locked(row: Contribution, error: DomainError) -> WebhookDelivery:
+    """Inside a transaction that holds the row: record the error and its callback."""
+    row.status = Contribution.Status.REJECTED
+    row.error_code, row.error_status, row.error_message = error.code, error.status, error.message
+    row.processed_at = timezone.now()
+    row.result_json = jsonutil.dumps({
+        "type": "error", "status_code": error.status, "code": error.code, "message": error.message,
+        "trace_id": str(row.trace_id), "gameround_id": row.gameround_id,
+        "metadata": jsonutil.Raw(row.metadata_json) if row.metadata_json is not None else None,
+    })
+    row.save(update_fields=["status", "error_code", "error_status", "error_message", "processed_at",
+                            "result_json"])
+    return delivery_create(contribution=row, kind="error", payload=row.result_json, enqueue=False)
+
+
+def contribution_reject(contribution_id: int, error: DomainError) -> Contribution | None:
+    from contributions import tasks
+
+    with transaction.atomic():
+        locked = Contribution.objects.select_for_update().get(pk=contribution_id)
+        if locked.status != Contribution.Status.ACCEPTED:
+            return None
+        _reject_locked(locked, error)
+        tasks.enqueue_deliveries()
+    return locked
+
+
+def typed_payload(kind: str, result_json: str) -> str:
+    """`{"type": kind, ...result}` without re-encoding the result (metadata stays verbatim)."""
+    assert result_json.startswith("{")
+    return f'{{"type":"{kind}",{result_json[1:]}' if result_json != "{}" else f'{{"type":"{kind}"}}'
+
+
+# --- webhook deliveries: an outbox ---------------------------------------------------------
+
+
+def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqueue: bool = True) -> WebhookDelivery:
+    """Written in the transaction of the outcome; sent after commit."""
+    from contributions import tasks
+
+    delivery = WebhookDelivery.objects.create(
+        contribution=contribution, brand_id=contribution.brand_id, url=contribution.callback_url, kind=kind,
+        payload=payload, next_attempt_at=timezone.now(),
+    )
+    if enqueue:
+        tasks.enqueue_deliveries()
+    return delivery
+
+
+def deliveries_send(*, only: int | None = None, limit: int | None = None) -> int:
+    """Send due deliveries in a batch: claim them in one transaction (SKIP LOCKED, so workers
+    share the work and never send the same attempt), POST them (a few at a time, connections
+    kept alive), and record every attempt and outcome in one more transaction. `only` sends
+    that one delivery if it is due. Returns how many were attempted."""
+    now = timezone.now()
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+    if only is not None:
+        due = due.filter(pk=only)
+    with transaction.atomic():
+        ids = list(due.select_for_update(skip_locked=True).order_by("next_attempt_at", "id")
+                   .values_list("pk", flat=True)[:limit or settings.WEBHOOK_BATCH_SIZE])
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=WebhookDelivery.Status.DELIVERING,
+            claimed_until=now + timedelta(seconds=timeout + settings.WEBHOOK_CLAIM_SLACK_SECONDS))
+    if not ids:
+        return 0
+    deliveries = list(WebhookDelivery.objects.select_related("brand__operator").filter(pk__in=ids))
+    with ThreadPoolExecutor(max_workers=min(8, len(deliveries)), thread_name_prefix="webhook") as pool:
+        results = list(pool.map(_post, deliveries))
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    finished = timezone.now()
+    attempts = []
+    for delivery, (started, status_code, excerpt, error, latency_ms) in zip(deliveries, results, strict=True):
+        success = status_code is not None and 200 <= status_code < 300
+        number = delivery.attempt_count + 1
+        attempts.append(WebhookAttempt(
+            delivery=delivery, number=number, started_at=started, status_code=status_code, latency_ms=latency_ms,
+            response_excerpt=excerpt, error=error, success=success))
+        delivery.attempt_count = number
+        delivery.claimed_until = None
+        delivery.last_error = "" if success else (error or f"HTTP {status_code}")
+        if success:
+            delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, finished
+        elif number > len(schedule):
+            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+        else:
+            delivery.status = WebhookDelivery.Status.PENDING
+            delivery.next_attempt_at = finished + timedelta(seconds=schedule[number - 1])
+    with transaction.atomic():
+        WebhookAttempt.objects.bulk_create(attempts)
+        WebhookDelivery.objects.bulk_update(deliveries, ["attempt_count", "claimed_until", "last_error", "status",
+                                                         "delivered_at", "next_attempt_at"])
+    return len(deliveries)
+
+
+def _post(delivery: WebhookDelivery) -> tuple:
+    """One signed POST; never raises: every failure is an attempt on record."""
+    from contributions.webhooks import guarded_session, signature_headers
+
+    now = timezone.now()
+    operator = delivery.brand.operator
+    secrets_ = [operator.webhook_secret]
+    if operator.webhook_secret_previous and operator.webhook_secret_rotated_at and (
+            now - operator.webhook_secret_rotated_at < WEBHOOK_SECRET_GRACE):
+        secrets_.append(operator.webhook_secret_previous)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "jackpot-portal-webhooks/1.0",
+        **signature_headers(webhook_id=delivery.webhook_id, body=delivery.payload, secrets=secrets_, now=now),
+    }
+    status_code, excerpt, error = None, "", ""
+    started = time.monotonic()
+    try:
+        response = guarded_session().post(delivery.url, data=delivery.payload.encode(), headers=headers,
+                                          timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
+                                          stream=True)
+        status_code = response.status_code
+        excerpt = response.raw.read(1024, decode_content=True).decode("utf-8", "replace")
+        response.close()
+    except Exception as exc:  # noqa: BLE001 - every failure is an attempt on record, then retried
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+    return now, status_code, excerpt, error, int((time.monotonic() - started) * 1000)
+
+
+def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
+    """One attempt at one due delivery (staff resends and tests use it)."""
+    if not deliveries_send(only=delivery_id):
+        return None
+    return WebhookDelivery.objects.get(pk=delivery_id)
+
+
+def delivery_resend(*, delivery: WebhookDelivery, actor, reason: str = "resent by staff") -> WebhookDelivery:
+    """Staff sends a delivery again (delivered or failed alike); recorded in its History."""
+    from contributions import tasks
+
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        if delivery.status == WebhookDelivery.Status.DELIVERING:
+            raise DomainError("DELIVERY_IN_PROGRESS", "An attempt is running; try again in a moment")
+        delivery.status = WebhookDelivery.Status.PENDING
+        delivery.next_attempt_at = timezone.now()
+        delivery._history_user = actor
+        delivery._change_reason = reason
+        delivery.save(update_fields=["status", "next_attempt_at"])
+        tasks.enqueue_deliveries()
+    return delivery
+
+
+def deliveries_due(limit: int = 1000) -> list[int]:
+    """Ids of deliveries to attempt now; claims abandoned by a dead worker are released first."""
+    now = timezone.now()
+    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DELIVERING, claimed_until__lt=now).update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=now, claimed_until=None)
+    return list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+def contributions_stalled(*, older_than_seconds: float, limit: int = 1000) -> list[int]:
+    """Accepted async contributions nobody processed (a lost message, a killed worker)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Contribution.objects.filter(status=Contribution.Status.ACCEPTED, created_at__lte=cutoff)
+        .order_by("created_at").values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,97 @@
+"""Celery tasks: they take ids, load rows and call a service; each is safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from contributions import services
+from contributions.services import payments
+from portal.tasks import dispatch, enqueue
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="contributions.process")
+def process_contribution(contribution_id: int) -> int:
+    """Process this accepted contribution and a batch of others waiting; returns how many."""
+    return services.contribution_process(contribution_id)
+
+
+@shared_task(name="contributions.deliver_webhooks")
+def deliver_webhooks() -> int:
+    """Send the deliveries that are due, a batch at a time, until none is left."""
+    sent = total = services.deliveries_send()
+    while sent:
+        sent = services.deliveries_send()
+        total += sent
+    return total
+
+
+@shared_task(name="contributions.sweep_webhooks")
+def sweep_webhooks() -> int:
+    """Send what is due: retries whose backoff elapsed, and attempts a dead worker abandoned."""
+    due = services.deliveries_due()
+    for _ in range(0, len(due), settings.WEBHOOK_BATCH_SIZE):
+        dispatch(deliver_webhooks)
+    return len(due)
+
+
+@shared_task(name="contributions.sweep_accepted")
+def sweep_accepted() -> int:
+    """Queue again async contributions accepted but not processed (lost message, killed worker)."""
+    stalled = services.contributions_stalled(older_than_seconds=settings.ASYNC_REQUEUE_AFTER_SECONDS)
+    for contribution_id in stalled:
+        dispatch(process_contribution, contribution_id)
+    return len(stalled)
+
+
+@shared_task(name="contributions.send_credit")
+def send_credit(transaction_id: int) -> None:
+    payments.credit_send(transaction_id)
+
+
+@shared_task(name="contributions.sweep_wallet")
+def sweep_wallet() -> tuple[int, int]:
+    """Retry pending Credits; cancel Debits a crash left without a contribution."""
+    credits = payments.credits_due()
+    for tx_id in credits:
+        dispatch(send_credit, tx_id)
+    orphans = payments.debits_orphaned()
+    for tx_id in orphans:
+        payments.debit_cancel_orphan(tx_id)
+    return len(credits), len(orphans)
+
+
+@shared_task(name="contributions.draw_raffles")
+def draw_raffles() -> int:
+    """Draw every raffle whose period has ended (each once: a unique row per period)."""
+    from contributions.services import wins
+
+    drawn = 0
+    for instance_id in wins.raffles_due():
+        try:
+            drawn += wins.raffle_draw(instance_id) is not None
+        except Exception:  # noqa: BLE001 - one raffle failing must not hold the others back
+            logger.exception("raffle %s could not be drawn", instance_id)
+    return drawn
+
+
+@shared_task(name="sources.follow_schedules")
+def follow_schedules() -> tuple[int, int]:
+    """Instances start and end by their timestamps."""
+    from sources.services import instances_follow_schedule
+
+    return instances_follow_schedule()
+
+
+def enqueue_credit(transaction_id: int) -> None:
+    enqueue(send_credit, transaction_id)
+
+
+def enqueue_processing(contribution_id: int) -> None:
+    enqueue(process_contribution, contribution_id)
+
+
+def enqueue_deliveries() -> None:
+    enqueue(deliver_webhooks)

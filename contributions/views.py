@@ -1,0 +1,360 @@
+"""Staff pages about money: jackpots and their ledger, contributions, callbacks, wins.
+Also the public drop verification page."""
+
+import csv
+from datetime import datetime, time
+
+from django import forms
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from contributions.models import Contribution, RaffleDraw, WalletTransaction, WebhookDelivery, Win
+from contributions.selectors import drop_verification
+from contributions.services import callbacks, payments, wins
+from portal.charts import sparkline
+from portal.models import Brand
+from portal.scoping import filter_by_brand, filter_catalogue
+from portal.staffviews import paginate, querystring_without_page, require, run_service, staff_page
+from sources import services as catalogue
+from sources.models import JackpotInstance, Pot
+from sources.selectors import current_commitments
+
+# --- public -------------------------------------------------------------------------------
+
+
+def verify(request):
+    """Anyone can check a must-drop win: enter its id."""
+    win_id = request.GET.get("win", "").strip()
+    if win_id.isdigit():
+        return redirect("verify-win", win_id=int(win_id))
+    return render(request, "contributions/verify.html", {"check": None, "asked": win_id})
+
+
+def verify_win(request, win_id: int):
+    win = Win.objects.select_related("commitment", "pot", "jackpot", "contribution").filter(pk=win_id).first()
+    if win is None:
+        raise Http404("No such win")
+    return render(request, "contributions/verify.html", {"check": drop_verification(win), "win": win,
+                                                          "asked": str(win_id)})
+
+
+# --- jackpots -----------------------------------------------------------------------------
+
+
+def visible_instances(scope):
+    return filter_catalogue(JackpotInstance.objects.all(), scope)
+
+
+@staff_page
+def instance_list(request, scope):
+    instances = visible_instances(scope).select_related("currency", "operator", "brand").prefetch_related("pots")
+    state = request.GET.get("state", "")
+    if state in JackpotInstance.State.values:
+        instances = instances.filter(state=state)
+    kind = request.GET.get("type", "")
+    if kind in JackpotInstance.Type.values:
+        instances = instances.filter(jackpot_type=kind)
+    if q := request.GET.get("q", "").strip():
+        instances = instances.filter(name__icontains=q)
+    return render(request, "contributions/instance_list.html", {
+        "page": paginate(request, instances.order_by("name")), "states": JackpotInstance.State.values,
+        "types": JackpotInstance.Type.values, "filters": request.GET, "query": querystring_without_page(request),
+    })
+
+
+def state_changes(instance: JackpotInstance, limit: int = 30) -> list[dict]:
+    """History rows where the state changed, newest first, with who and why."""
+    rows = list(instance.history.select_related("history_user").order_by("history_date")
+                .values("state", "history_date", "history_user__username", "history_change_reason"))
+    changes, previous = [], None
+    for row in rows:
+        if row["state"] != previous:
+            changes.append({"state": row["state"], "at": row["history_date"],
+                            "user": row["history_user__username"] or "system",
+                            "reason": row["history_change_reason"] or ("created" if previous is None else "")})
+        previous = row["state"]
+    return list(reversed(changes))[:limit]
+
+
+class StateForm(forms.Form):
+    state = forms.ChoiceField(choices=[(s, s) for s in JackpotInstance.State.values])
+    reason = forms.CharField(min_length=3, max_length=500)
+
+
+class PotMoneyForm(forms.Form):
+    pot = forms.IntegerField()
+    kind = forms.ChoiceField(choices=[("boost", "Seed boost"), ("adjust", "Adjust value")])
+    amount = forms.DecimalField(max_digits=28, decimal_places=8)
+    reason = forms.CharField(min_length=3, max_length=500)
+
+
+@staff_page
+def instance_detail(request, scope, instance_id):
+    instance = get_object_or_404(visible_instances(scope).select_related("currency", "operator", "brand"),
+                                 pk=instance_id)
+    pots = list(Pot.objects.filter(jackpot=instance).order_by("-tier", "pot_id"))
+    commitments = current_commitments(pots)
+    charts = {}
+    for pot in pots:
+        increments = list(pot.increments.order_by("-id").values_list("id", "value_after")[:200])[::-1]
+        charts[pot.pk] = sparkline([v for _, v in increments], label=f"{pot.pot_id} value over its last "
+                                                                      f"{len(increments)} contributions")
+    contributions = filter_by_brand(Contribution.objects.filter(jackpot=instance), scope).select_related(
+        "brand").order_by("-id")[:20]
+    recent_wins = filter_by_brand(Win.objects.filter(jackpot=instance), scope, "player__brand").select_related(
+        "pot", "player__brand").order_by("-id")[:20]
+    return render(request, "contributions/instance_detail.html", {
+        "instance": instance, "pots": [(p, commitments.get(p.pk), charts[p.pk]) for p in pots],
+        "contributions": contributions, "wins": recent_wins, "changes": state_changes(instance),
+        "draws": RaffleDraw.objects.filter(jackpot=instance).order_by("-drawn_at")[:10] if instance.is_raffle else [],
+        "windows": instance.windows.all(), "allowed_brands": instance.allowed_brands.all(),
+        "can_change_state": request.user.has_perm("sources.change_instance_state") and scope.owns_operator(
+            instance.operator_id),
+        "can_adjust": request.user.has_perm("sources.adjust_pot") and scope.owns_operator(instance.operator_id),
+        "next_states": sorted(catalogue.TRANSITIONS[instance.state]),
+    })
+
+
+@require_POST
+@staff_page
+def instance_state(request, scope, instance_id):
+    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
+    require(request, "sources.change_instance_state")
+    if not scope.owns_operator(instance.operator_id):
+        raise Http404
+    form = StateForm(request.POST)
+    back = reverse("portal:instance", args=[instance.pk])
+    if not form.is_valid():
+        messages.error(request, "Choose a state and give a reason (at least 3 characters).")
+        return redirect(back)
+    return run_service(request, lambda: catalogue.instance_set_state(
+        instance=instance, state=form.cleaned_data["state"], actor=request.user, reason=form.cleaned_data["reason"]),
+        success=f"{instance.name} is now {form.cleaned_data['state']}.", back=back)
+
+
+@require_POST
+@staff_page
+def instance_pot_money(request, scope, instance_id):
+    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
+    require(request, "sources.adjust_pot")
+    if not scope.owns_operator(instance.operator_id):
+        raise Http404
+    form = PotMoneyForm(request.POST)
+    back = reverse("portal:instance", args=[instance.pk])
+    if not form.is_valid():
+        messages.error(request, "Give an amount and a reason (at least 3 characters).")
+        return redirect(back)
+    pot = get_object_or_404(Pot, pk=form.cleaned_data["pot"], jackpot=instance)
+    data = form.cleaned_data
+    if data["kind"] == "boost":
+        call = lambda: catalogue.pot_boost(pot=pot, amount=data["amount"], actor=request.user, reason=data["reason"])  # noqa: E731
+        done = f"Seed fund of {pot.pot_id} boosted by {data['amount']}."
+    else:
+        call = lambda: catalogue.pot_adjust(pot=pot, delta=data["amount"], actor=request.user, reason=data["reason"])  # noqa: E731
+        done = f"Value of {pot.pot_id} adjusted by {data['amount']}."
+    return run_service(request, call, success=done, back=back)
+
+
+# --- contributions ------------------------------------------------------------------------
+
+
+class ContributionFilter(forms.Form):
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), required=False, empty_label="All brands")
+    player = forms.CharField(required=False)
+    source = forms.CharField(required=False)
+    instance = forms.ModelChoiceField(queryset=JackpotInstance.objects.none(), required=False,
+                                      empty_label="All jackpots")
+    gameround = forms.CharField(required=False)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Contribution.Status.choices])
+
+    def __init__(self, *args, scope, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = scope.brands().select_related("operator")
+        self.fields["instance"].queryset = visible_instances(scope).order_by("name")
+
+
+def filtered_contributions(request, scope):
+    form = ContributionFilter(request.GET or None, scope=scope)
+    queryset = filter_by_brand(Contribution.objects.all(), scope)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["brand"]:
+            queryset = queryset.filter(brand=data["brand"])
+        if data["player"]:
+            queryset = queryset.filter(player_ref=data["player"].strip())
+        if data["source"]:
+            source = data["source"].strip()
+            queryset = queryset.filter(Q(target_kind="source", target_id=source) | Q(source__source_id=source))
+        if data["instance"]:
+            queryset = queryset.filter(jackpot=data["instance"])
+        if data["gameround"]:
+            queryset = queryset.filter(gameround_id=data["gameround"].strip())
+        if data["status"]:
+            queryset = queryset.filter(status=data["status"])
+        if data["date_from"]:
+            queryset = queryset.filter(created_at__gte=timezone.make_aware(datetime.combine(data["date_from"], time.min)))
+        if data["date_to"]:
+            queryset = queryset.filter(created_at__lte=timezone.make_aware(datetime.combine(data["date_to"], time.max)))
+    return form, queryset.select_related("brand", "jackpot", "source").order_by("-id")
+
+
+@staff_page
+def contribution_list(request, scope):
+    form, queryset = filtered_contributions(request, scope)
+    return render(request, "contributions/contribution_list.html", {
+        "form": form, "page": paginate(request, queryset), "query": querystring_without_page(request),
+    })
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = ["trace_id", "created_at", "status", "operator", "brand", "player_id", "gameround_id", "target",
+               "instance_id", "instance", "currency", "base_wager", "contribution_amount", "amount_in_instance_currency",
+               "tickets_awarded", "async", "error_code"]
+
+
+@staff_page
+def contribution_csv(request, scope):
+    _, queryset = filtered_contributions(request, scope)
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for c in queryset.iterator(chunk_size=2000):
+            yield writer.writerow([
+                c.trace_id, c.created_at.isoformat(), c.status, c.brand.operator_id, c.brand.code, c.player_ref,
+                c.gameround_id, f"{c.target_kind}:{c.target_id}", c.jackpot_id or "", c.jackpot.name if c.jackpot else "",
+                c.currency, f"{c.base_wager:f}", f"{c.amount:f}", f"{c.amount_base:f}",
+                "" if c.tickets_awarded is None else c.tickets_awarded, "yes" if c.is_async else "no", c.error_code,
+            ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="contributions-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return response
+
+
+@staff_page
+def contribution_detail(request, scope, trace_id):
+    contribution = get_object_or_404(filter_by_brand(Contribution.objects.all(), scope).select_related(
+        "brand", "jackpot", "source", "player"), trace_id=trace_id)
+    return render(request, "contributions/contribution_detail.html", {
+        "c": contribution, "increments": contribution.increments.select_related("pot"),
+        "wins": contribution.wins.select_related("pot"),
+        "wallet": contribution.wallet_transactions.order_by("id"),
+        "delivery": WebhookDelivery.objects.filter(contribution=contribution).first(),
+    })
+
+
+# --- callbacks ----------------------------------------------------------------------------
+
+
+@staff_page
+def delivery_list(request, scope):
+    deliveries = filter_by_brand(WebhookDelivery.objects.all(), scope).select_related(
+        "contribution", "brand").order_by("-id")
+    status = request.GET.get("status", "")
+    if status in WebhookDelivery.Status.values:
+        deliveries = deliveries.filter(status=status)
+    if q := request.GET.get("q", "").strip():
+        deliveries = deliveries.filter(Q(contribution__gameround_id=q) | Q(webhook_id=q) | Q(url__icontains=q))
+    counts = dict(filter_by_brand(WebhookDelivery.objects.all(), scope).values_list("status").annotate(n=Count("id"))
+                  .values_list("status", "n"))
+    return render(request, "contributions/delivery_list.html", {
+        "page": paginate(request, deliveries),
+        "statuses": [(value, label, counts.get(value, 0)) for value, label in WebhookDelivery.Status.choices],
+        "filters": request.GET, "query": querystring_without_page(request),
+        "can_resend": request.user.has_perm("contributions.resend_webhookdelivery"),
+    })
+
+
+@staff_page
+def delivery_detail(request, scope, delivery_id):
+    delivery = get_object_or_404(filter_by_brand(WebhookDelivery.objects.all(), scope).select_related(
+        "contribution", "brand"), pk=delivery_id)
+    return render(request, "contributions/delivery_detail.html", {
+        "d": delivery, "attempts": delivery.attempts.order_by("number"),
+        "can_resend": request.user.has_perm("contributions.resend_webhookdelivery"),
+    })
+
+
+@require_POST
+@staff_page
+def delivery_resend(request, scope, delivery_id):
+    delivery = get_object_or_404(filter_by_brand(WebhookDelivery.objects.all(), scope), pk=delivery_id)
+    require(request, "contributions.resend_webhookdelivery")
+    return run_service(request, lambda: callbacks.delivery_resend(delivery=delivery, actor=request.user),
+                       success=f"Delivery {delivery.webhook_id} queued to be sent again.",
+                       back=request.POST.get("next") or reverse("portal:delivery", args=[delivery.pk]))
+
+
+# --- wins ---------------------------------------------------------------------------------
+
+
+def visible_wins(scope):
+    return filter_by_brand(Win.objects.all(), scope, "player__brand").select_related(
+        "jackpot", "pot", "player__brand", "contribution")
+
+
+@staff_page
+def withheld_list(request, scope):
+    return render(request, "contributions/withheld_list.html", {
+        "page": paginate(request, visible_wins(scope).filter(status=Win.Status.WITHHELD).order_by("id")),
+        "recent": visible_wins(scope).exclude(decision_reason="").order_by("-id")[:10],
+        "can_decide": request.user.has_perm("contributions.decide_win"),
+    })
+
+
+@require_POST
+@staff_page
+def win_decide(request, scope, win_id):
+    win = get_object_or_404(visible_wins(scope), pk=win_id)
+    require(request, "contributions.decide_win")
+    decision, reason = request.POST.get("decision"), request.POST.get("reason", "")
+    back = reverse("portal:withheld")
+    if decision == "approve":
+        return run_service(request, lambda: wins.win_approve(win=win, actor=request.user, reason=reason),
+                           success=f"Win {win.pk} approved: it is being credited.", back=back)
+    if decision == "reject":
+        return run_service(request, lambda: wins.win_reject(win=win, actor=request.user, reason=reason),
+                           success=f"Win {win.pk} rejected: the amount went back to the seed fund.", back=back)
+    messages.error(request, "Choose approve or reject.")
+    return redirect(back)
+
+
+@staff_page
+def pending_credit_list(request, scope):
+    pending = visible_wins(scope).filter(status=Win.Status.PENDING_CREDIT).order_by("id")
+    page = paginate(request, pending)
+    credits = {tx.win_id: tx for tx in WalletTransaction.objects.filter(
+        kind=WalletTransaction.Kind.CREDIT, win__in=[w.pk for w in page.object_list])}
+    return render(request, "contributions/pending_credit_list.html", {
+        "page": page, "rows": [(w, credits.get(w.pk)) for w in page.object_list],
+        "can_retry": request.user.has_perm("contributions.retry_credit"),
+    })
+
+
+@require_POST
+@staff_page
+def win_retry_credit(request, scope, win_id):
+    win = get_object_or_404(visible_wins(scope), pk=win_id)
+    require(request, "contributions.retry_credit")
+
+    def retry():
+        tx = payments.credit_retry(win=win, actor=request.user)
+        if tx is None or tx.status != WalletTransaction.Status.SUCCEEDED:
+            from portal.errors import DomainError
+
+            raise DomainError("STILL_PENDING", f"The wallet still refuses win {win.pk} "
+                              f"({tx.error_code if tx else 'busy'}); it stays pending and is retried automatically.")
+
+    return run_service(request, retry, success=f"Win {win.pk} credited.", back=reverse("portal:pending-credits"))

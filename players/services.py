@@ -1,0 +1,194 @@
+"""Writes about players: opt-ins (the one service every socket and page uses)."""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from players.models import OptIn, Player
+from portal.errors import DomainError
+from portal.models import Brand
+from portal.money import convert
+from portal.selectors import currency_rates
+from sources.models import InstanceCurrencyLimit, JackpotInstance
+from sources.selectors import brand_allowed, in_schedule
+
+
+def optin_limits(*, instance: JackpotInstance, brand: Brand, currency: str) -> tuple[Decimal | None, Decimal | None, int]:
+    """(min, max, exponent) of a player's contribution value in `currency`: the currency's own
+    limits, else the instance currency's limits converted."""
+    rates = currency_rates(*{currency, instance.currency_id}, brand=brand)
+    exponent = rates[currency][1]
+    limits = {lim.currency_id: lim for lim in InstanceCurrencyLimit.objects.filter(jackpot=instance)}
+    if currency in limits:
+        own = limits[currency]
+        return own.min_value, own.max_value, exponent
+    if instance.currency_id in limits:
+        base = limits[instance.currency_id]
+        to = rates[currency][0]
+        frm = rates[instance.currency_id][0]
+        return (
+            convert(base.min_value, frm, to) if base.min_value is not None else None,
+            convert(base.max_value, frm, to) if base.max_value is not None else None,
+            exponent,
+        )
+    return None, None, exponent
+
+
+def player_get_or_create(*, brand: Brand, player_id: str, country: str = "", currency: str = "") -> Player:
+    player, created = Player.objects.get_or_create(
+        brand=brand, player_id=player_id, defaults={"country": country, "currency": currency}
+    )
+    updates = {f: v for f, v in (("country", country), ("currency", currency)) if v and getattr(player, f) != v}
+    if updates and not created:
+        for name, value in updates.items():
+            setattr(player, name, value)
+        player.save(update_fields=[*updates, "last_seen_at"])
+    return player
+
+
+def optin_set(
+    *,
+    brand: Brand,
+    player_id: str,
+    instance: JackpotInstance,
+    opt_in: bool,
+    contribution_value: Decimal | None = None,
+    currency: str | None = None,
+    country: str = "",
+    actor=None,
+    reason: str = "",
+) -> OptIn:
+    """Opt a player in (optionally with a chosen contribution value) or out of an instance.
+
+    Opt-in only on Active instances inside their schedule; opt-out always works. A chosen
+    value must lie within the instance's limits for the player's currency. `actor` is the
+    staff user acting (written to the opt-in's History), or None for the player/service.
+    """
+    if not brand_allowed(instance, brand):
+        raise DomainError("FORBIDDEN", f"Instance {instance.pk} does not accept brand {brand.key}", status=403)
+    if opt_in and (instance.state != JackpotInstance.State.ACTIVE or not in_schedule(instance, timezone.now())):
+        raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is {instance.state}", status=400)
+
+    with transaction.atomic():
+        player = player_get_or_create(brand=brand, player_id=player_id, country=country, currency=currency or "")
+        currency = currency or player.currency or instance.currency_id
+        if opt_in and contribution_value is not None:
+            low, high, exponent = optin_limits(instance=instance, brand=brand, currency=currency)
+            if contribution_value <= 0:
+                raise DomainError("CONTRIBUTION_VALUE_OUT_OF_RANGE", "contribution_value must be positive")
+            if contribution_value.as_tuple().exponent < -exponent:
+                raise DomainError("CONTRIBUTION_VALUE_OUT_OF_RANGE",
+                                  f"{currency} amounts have at most {exponent} decimals")
+            if (low is not None and contribution_value < low) or (high is not None and contribution_value > high):
+                raise DomainError(
+                    "CONTRIBUTION_VALUE_OUT_OF_RANGE",
+                    f"contribution_value must lie between {low if low is not None else 0} and "
+                    f"{high if high is not None else 'any amount'} {currency}",
+                )
+        optin = OptIn.objects.select_for_update().filter(player=player, jackpot=instance).first() or OptIn(
+            player=player, jackpot=instance
+        )
+        optin.opted_in = opt_in
+        if opt_in:
+            optin.preferred_contribution_value = contribution_value
+            optin.currency = currency if contribution_value is not None else ""
+        if actor is not None and getattr(actor, "is_authenticated", False):
+            optin._history_user = actor
+        optin._change_reason = reason or ("opted in" if opt_in else "opted out")
+        optin.save()
+    return optin
+
+
+# --- requests from the WebSocket API (every socket kind goes through these) --------------
+
+
+def acting_brand(principal, brand_key: str, player_id: str, *, permission: str) -> tuple[Brand, object]:
+    """The brand a socket may act for on this player, and the staff user acting (or None).
+
+    A player acts only for itself and its brand; a service for its operator's brands; a
+    staff user for the brands of their scope, with the permission, re-read per request.
+    """
+    from django.contrib.auth import get_user_model
+
+    from portal.auth import PlayerPrincipal, ServicePrincipal, StaffPrincipal, brand_in_scope
+    from portal.scoping import scope_for
+
+    if isinstance(principal, PlayerPrincipal):
+        if brand_key != principal.brand_key or player_id != principal.player_id:
+            raise DomainError("FORBIDDEN", "A player socket acts only for its own player", status=403)
+        return brand_in_scope(principal, brand_key), None
+    if isinstance(principal, ServicePrincipal):
+        return brand_in_scope(principal, brand_key), None
+    if isinstance(principal, StaffPrincipal):
+        user = get_user_model().objects.filter(pk=principal.user_id, is_active=True, is_staff=True).first()
+        if user is None or not user.has_perm(permission):
+            raise DomainError("FORBIDDEN", "You do not have permission to do this", status=403)
+        operator_id, _, code = brand_key.partition(":")
+        brand = Brand.objects.filter(operator_id=operator_id, code=code).first()
+        if brand is None or not scope_for(user).sees_brand(brand.pk):
+            raise DomainError("FORBIDDEN", f"Brand {brand_key} is outside your scope", status=403)
+        return brand, user
+    raise DomainError("FORBIDDEN", "Unknown caller", status=403)
+
+
+def instance_for(brand: Brand, instance_id: str) -> JackpotInstance:
+    import uuid
+
+    try:
+        pk = uuid.UUID(instance_id)
+    except ValueError as exc:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id) from exc
+    instance = JackpotInstance.objects.select_related("currency").filter(pk=pk, operator_id=brand.operator_id).first()
+    if instance is None:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id)
+    return instance
+
+
+def optin_request(*, principal, request, origin: str | None = None) -> dict:
+    """PlayerOptInRequest -> the OptInEvent envelope for the requester; the event also goes to
+    the player's other sockets and to service and staff subscribers (after commit)."""
+    from django.db import DatabaseError
+
+    from players.selectors import optin_event_data
+    from portal import live
+
+    brand, actor = acting_brand(principal, request.brand_id, request.player_id, permission="players.change_optin")
+    instance = instance_for(brand, request.instance_id)
+    currency = getattr(principal, "currency", "") or None
+    try:
+        optin = optin_set(
+            brand=brand, player_id=request.player_id, instance=instance, opt_in=request.opt_in,
+            contribution_value=request.contribution_value, currency=currency,
+            country=request.player_country or "", actor=actor,
+            reason=f"{'opted in' if request.opt_in else 'opted out'} over the {principal.kind} socket",
+        )
+    except DatabaseError as exc:
+        raise DomainError("OPTIN_ERROR", "The opt-in record could not be updated") from exc
+    optin = OptIn.objects.select_related("player__brand", "jackpot__currency").get(pk=optin.pk)
+    data = optin_event_data(optin)
+    transaction.on_commit(lambda: live.publish_optin(operator_id=brand.operator_id, brand_code=brand.code,
+                                                     player_id=request.player_id, data=data, origin=origin),
+                          robust=True)
+    return live.envelope(msg_type="Event", msg_name="OptInEvent", operator_id=brand.operator_id,
+                         brand_id=brand.code, player_id=request.player_id, data=data)
+
+
+def tickets_request(*, principal, request) -> dict:
+    """PlayerRaffleTicketsRequest -> PlayerRaffleTicketResponse (one raffle) or
+    PlayerRaffleTicketListResponse (every active raffle where the player has tickets)."""
+    from players.selectors import active_raffle_tickets, ticket_count, ticket_entry
+    from portal import live
+
+    brand, _ = acting_brand(principal, request.brand_id, request.player_id, permission="players.view_raffleticket")
+    if request.instance_id is not None:
+        instance = instance_for(brand, request.instance_id)
+        if not instance.is_raffle:
+            raise DomainError("INSTANCE_NOT_FOUND", f"{request.instance_id} is not a raffle")
+        name = "PlayerRaffleTicketResponse"
+        data = ticket_entry(instance, ticket_count(instance=instance, brand=brand, player_id=request.player_id))
+    else:
+        name = "PlayerRaffleTicketListResponse"
+        data = {"instance_tickets": active_raffle_tickets(brand=brand, player_id=request.player_id)}
+    return live.envelope(msg_type="Message", msg_name=name, operator_id=brand.operator_id, brand_id=brand.code,
+                         player_id=request.player_id, data=data)

@@ -1,0 +1,172 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.utils.html import format_html
+
+from portal.admin_base import ScopedAdmin
+from portal.models import (
+    Brand,
+    BrandCurrencyMultiplier,
+    Currency,
+    Operator,
+    ServiceAccount,
+    StaffScope,
+)
+from portal.money import iso_exponent
+from portal.services import operator_rotate_webhook_secret
+
+
+def masked(secret: str) -> str:
+    """Secrets are never shown back in full."""
+    return f"{secret[:6]}…{secret[-4:]}" if secret and len(secret) > 12 else "••••"
+
+
+class BrandInline(admin.TabularInline):
+    model = Brand
+    extra = 0
+    fields = ["code", "name", "enabled"]
+    show_change_link = True
+
+
+@admin.register(Operator)
+class OperatorAdmin(ScopedAdmin):
+    scope_mode = "operator"
+    scope_path = "pk"
+    list_display = ["id", "name", "enabled", "brand_count", "created_at"]
+    list_filter = ["enabled"]
+    search_fields = ["id", "name"]
+    readonly_fields = ["webhook_secret_masked", "created_at"]
+    fields = ["id", "name", "enabled", "webhook_secret_masked", "created_at"]
+    inlines = [BrandInline]
+    actions = ["rotate_webhook_secret"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "id"] if obj else self.readonly_fields
+
+    @admin.display(description="brands")
+    def brand_count(self, obj):
+        return obj.brands.count()
+
+    @admin.display(description="webhook secret")
+    def webhook_secret_masked(self, obj):
+        return masked(obj.webhook_secret) if obj and obj.pk else "generated on save"
+
+    @admin.action(description="Rotate the webhook secret of the selected operators", permissions=["change"])
+    def rotate_webhook_secret(self, request, queryset):
+        for operator in queryset:
+            secret = operator_rotate_webhook_secret(operator=operator, actor=request.user)
+            self.log_change(request, operator, "Rotated the webhook secret")
+            self.message_user(
+                request,
+                format_html("New webhook secret for <b>{}</b> (shown once; the previous one keeps signing "
+                            "for 24 hours): <code>{}</code>", operator.pk, secret),
+                messages.WARNING,
+            )
+
+
+@admin.register(Brand)
+class BrandAdmin(ScopedAdmin):
+    scope_mode = "brand"
+    scope_path = "pk"
+    list_display = ["key", "name", "operator", "enabled", "side_bets_without_wallet", "created_at"]
+    list_filter = ["enabled", "side_bets_without_wallet", "operator"]
+    search_fields = ["code", "name", "operator__id"]
+    list_select_related = ["operator"]
+
+
+class BrandCurrencyMultiplierInline(admin.TabularInline):
+    model = BrandCurrencyMultiplier
+    extra = 0
+
+
+class CurrencyForm(forms.ModelForm):
+    class Meta:
+        model = Currency
+        fields = ["code", "name", "exponent", "multiplier"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["exponent"].required = False
+        self.fields["exponent"].help_text += " Leave empty to use the ISO 4217 value."
+
+    def clean(self):
+        data = super().clean()
+        if data.get("exponent") in (None, "") and data.get("code"):
+            data["exponent"] = iso_exponent(data["code"])
+        return data
+
+
+@admin.register(Currency)
+class CurrencyAdmin(ScopedAdmin):
+    form = CurrencyForm
+    list_display = ["code", "name", "multiplier", "exponent", "updated_at"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(BrandCurrencyMultiplier)
+class BrandCurrencyMultiplierAdmin(ScopedAdmin):
+    scope_mode = "brand"
+    list_display = ["brand", "currency", "multiplier", "updated_at"]
+    list_filter = ["currency"]
+    search_fields = ["brand__code", "brand__operator__id", "currency__code"]
+    list_select_related = ["brand__operator", "currency"]
+
+
+class ServiceAccountForm(forms.ModelForm):
+    new_password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Set a new password (leave empty to keep the current one).",
+    )
+
+    class Meta:
+        model = ServiceAccount
+        fields = ["operator", "username", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk and not data.get("new_password"):
+            self.add_error("new_password", "A new service account needs a password.")
+        return data
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        if self.cleaned_data.get("new_password"):
+            account.set_password(self.cleaned_data["new_password"])
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(ScopedAdmin):
+    scope_mode = "operator"
+    form = ServiceAccountForm
+    list_display = ["username", "operator", "is_active", "created_at", "last_authenticated_at"]
+    list_filter = ["is_active", "operator"]
+    search_fields = ["username", "operator__id"]
+    readonly_fields = ["created_at", "last_authenticated_at"]
+
+
+class StaffScopeInline(admin.StackedInline):
+    model = StaffScope
+    can_delete = False
+    filter_horizontal = ["operators", "brands"]
+    verbose_name_plural = "scope (what this user may see)"
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    inlines = [StaffScopeInline]
+    list_display = ["username", "email", "is_staff", "is_superuser", "roles", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+
+    @admin.display(description="roles")
+    def roles(self, obj):
+        return ", ".join(g.name for g in obj.groups.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")

@@ -1,0 +1,182 @@
+"""The HTTP API: one NinjaAPI for the gateway and the read endpoints, its OpenAPI document
+(`/openapi.json`) and browsable docs (`/docs`), and the one place where errors become the
+spec's body `{"status_code", "code", "message"}`."""
+
+import logging
+
+import redis
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connection
+from django.http import HttpResponse
+from ninja import NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+
+from portal import jsonutil
+from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, brand_in_scope, service_authenticate
+from portal.errors import DomainError
+from portal.money import plain
+from portal.selectors import currencies_last_updated, currency_table
+
+logger = logging.getLogger(__name__)
+
+
+def json_response(body: str | dict | list, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    text = body if isinstance(body, str) else jsonutil.dumps(body)
+    response = HttpResponse(text, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def error_response(error: DomainError) -> HttpResponse:
+    return json_response(error.as_body(), status=error.status)
+
+
+class ErrorOut(Schema):
+    status_code: int
+    code: str
+    message: str
+
+
+class CredentialsIn(Schema):
+    username: str
+    password: str
+
+
+class TokenOut(Schema):
+    token: str
+
+
+api = NinjaAPI(
+    title="Jackpot portal API",
+    version="1.0",
+    description=(
+        "Gateway for operators' backends: authenticate a service account, contribute to jackpots "
+        "(synchronously, or asynchronously with a webhook), and read instances, sources and currencies. "
+        "Every error has the body {status_code, code, message}."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return error_response(exc)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return error_response(DomainError("UNAUTHORIZED", "Missing, invalid or expired token", status=401))
+
+
+@api.exception_handler(AuthorizationError)
+def _forbidden(request, exc):
+    return error_response(DomainError("FORBIDDEN", str(exc.message), status=403))
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request, exc: ValidationError):
+    parts = []
+    for error in exc.errors[:5]:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload"))
+        parts.append(f"{loc} {error.get('msg', 'is invalid')}".strip())
+    return error_response(DomainError("INVALID_STRUCTURE", "; ".join(parts) or "Invalid request", status=400))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = {400: "INVALID_STRUCTURE", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND"}.get(
+        exc.status_code, "SYSTEM_ERROR"
+    )
+    return error_response(DomainError(code, str(exc.message), status=exc.status_code))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return error_response(DomainError("INVALID_PROPERTY_VALUE", "Body too large", status=400))
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request, exc):
+    logger.exception("database error on %s", request.path)
+    return error_response(DomainError("DB_ERROR", "A database error occurred; nothing was recorded", status=500))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    logger.exception("unexpected error on %s", request.path)
+    return error_response(DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500))
+
+
+@api.post(
+    "/authenticate/service",
+    response={200: TokenOut, 400: ErrorOut, 401: ErrorOut},
+    tags=["auth"],
+    summary="Exchange a service account's credentials for a bearer token",
+)
+def authenticate_service(request, credentials: CredentialsIn):
+    """Tokens expire after `SERVICE_TOKEN_TTL_SECONDS` (default 1800 s)."""
+    return {"token": service_authenticate(username=credentials.username, password=credentials.password)}
+
+
+class CurrenciesOut(Schema):
+    last_updated: int | None
+    base_currency: str
+    multipliers: dict[str, float]
+
+
+class CurrencyQuery(Schema):
+    brand_id: str | None = None
+
+
+@api.get("/v1/currencies", auth=ServiceOrPlayerBearer(), tags=["currencies"],
+         response={200: CurrenciesOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut},
+         summary="Multipliers from the base currency (with the brand's overrides when brand_id is given)")
+def currencies(request, filters: Query[CurrencyQuery]):
+    principal = request.auth
+    brand_key = filters.brand_id or (principal.brand_key if isinstance(principal, PlayerPrincipal) else None)
+    brand = brand_in_scope(principal, brand_key) if brand_key else None
+    table = currency_table(brand)
+    latest = currencies_last_updated(brand)
+    return json_response({
+        "last_updated": int(latest.timestamp() * 1000) if latest else None,
+        "base_currency": settings.BASE_CURRENCY,
+        "multipliers": {code: plain(multiplier) for code, (multiplier, _) in sorted(table.items())},
+    })
+
+
+@api.get("/health", auth=None, tags=["system"], summary="Liveness and dependencies")
+def health(request):
+    checks = {"database": "ok", "redis": "not configured"}
+    status = 200
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        checks["database"] = "unavailable"
+        status = 503
+    if settings.REDIS_URL:
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+            checks["redis"] = "ok"
+        except redis.RedisError:
+            checks["redis"] = "unavailable"
+            status = 503
+    return json_response({"status": "ok" if status == 200 else "degraded", "version": api.version, **checks},
+                         status=status)
+
+
+def register_routers() -> None:
+    from contributions.api import router as contributions_router
+    from players.api import router as players_router
+    from sources.api import router as sources_router
+
+    api.add_router("", contributions_router)
+    api.add_router("", sources_router)
+    api.add_router("", players_router)
+
+
+register_routers()

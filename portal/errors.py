@@ -1,0 +1,29 @@
+"""One domain error type with a stable code, raised by services.
+
+It becomes the spec's error body in one place for HTTP (`portal.api`) and one place for
+WebSocket (`players.consumers`).
+"""
+
+
+class DomainError(Exception):
+    def __init__(self, code: str, message: str = "", *, status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message or code
+        self.status = status
+
+    def as_body(self) -> dict:
+        return {"status_code": self.status, "code": self.code, "message": self.message}
+
+
+def invalid_structure(message: str) -> DomainError:
+    return DomainError("INVALID_STRUCTURE", message, status=400)
+
+
+def invalid_value(message: str) -> DomainError:
+    return DomainError("INVALID_PROPERTY_VALUE", message, status=400)
+
+
+def rejected(rule: str, detail: str = "") -> DomainError:
+    """A contribution rule failed; the message starts with the rule's name."""
+    return DomainError("CONTRIBUTION_REJECTED", f"{rule}: {detail}" if detail else rule, status=400)

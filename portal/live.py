@@ -1,0 +1,266 @@
+"""Live events: the one module that builds and sends every channel-layer payload.
+
+Audiences are channel-layer groups:
+
+* `brand.<op>.<brand>`   -- player sockets of a brand (public events: JackpotUpdate, WinEvent, RaffleWinEvent)
+* `player.<op>.<brand>.<player>` -- one player's sockets (their OptInEvent)
+* `operator.<op>`        -- service sockets and staff who see the whole operator (every event)
+* `staffbrand.<op>.<brand>` -- staff scoped to single brands (every event of that brand)
+
+Sockets filter by their own subscriptions. JackpotUpdate is coalesced: the first change of
+an instance in an interval is announced at once; later changes in the interval only mark it
+dirty, and `publish_jackpot_updates` (Celery beat every interval, or a task on the ASGI
+server's loop in embedded mode) sends one snapshot per dirty instance.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "thrillpots"
+EVENT_TYPE = "live.event"  # the consumer method that receives group messages
+
+
+def group_name(*parts: str) -> str:
+    """Channel-layer group names allow [a-zA-Z0-9_.-]; operator/brand/player ids may not."""
+    safe = []
+    for part in parts:
+        text = "".join(c if c.isalnum() or c in "_-" else f"_{ord(c):x}_" for c in str(part))
+        safe.append(text)
+    return ".".join(safe)[:99]
+
+
+def brand_group(operator_id: str, brand_code: str) -> str:
+    return group_name("brand", operator_id, brand_code)
+
+
+def player_group(operator_id: str, brand_code: str, player_id: str) -> str:
+    return group_name("player", operator_id, brand_code, player_id)
+
+
+def operator_group(operator_id: str) -> str:
+    return group_name("operator", operator_id)
+
+
+def staff_brand_group(operator_id: str, brand_code: str) -> str:
+    return group_name("staffbrand", operator_id, brand_code)
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def envelope(*, msg_type: str, msg_name: str, operator_id: str | None, brand_id: str | None,
+             player_id: str | None, data: dict) -> dict:
+    """The server message of SPEC 3 (brand_id is the bare brand)."""
+    return {
+        "msg_type": msg_type, "source": SOURCE, "msg_name": msg_name, "operator_id": operator_id,
+        "brand_id": brand_id, "player_id": player_id, "data": data, "timestamp": epoch_ms(),
+    }
+
+
+# --- sending ------------------------------------------------------------------------------
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def register_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The in-memory channel layer lives on the ASGI server's loop; sends from other threads
+    (the embedded task pool) are handed to that loop instead of a loop of their own."""
+    global _loop
+    with _loop_lock:
+        _loop = loop
+
+
+def _in_memory() -> bool:
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
+
+
+def send(groups: list[str], message: dict) -> None:
+    """Send one event to several groups, from sync code anywhere (views, tasks, workers)."""
+    layer = get_channel_layer()
+    if layer is None or not groups:
+        return
+    payload = {"type": EVENT_TYPE, **message}
+
+    async def fan_out() -> None:
+        for group in dict.fromkeys(groups):
+            await layer.group_send(group, payload)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if _in_memory():
+            loop = _loop
+            if loop is None or loop.is_closed():
+                return  # no socket ever connected to this process: nobody to tell
+            if running is loop:
+                loop.create_task(fan_out())
+            else:
+                asyncio.run_coroutine_threadsafe(fan_out(), loop)
+            return
+        if running is not None:
+            running.create_task(fan_out())  # called from async code: schedule, do not block the loop
+            return
+        async_to_sync(fan_out)()
+    except Exception:  # noqa: BLE001 - live events never break the business change that caused them
+        logger.exception("could not publish %s", message.get("msg_name"))
+
+
+def event(msg_name: str, *, operator_id: str, brand_id: str | None, player_id: str | None, data: dict,
+          origin: str | None = None) -> dict:
+    """A group message: the envelope, encoded once as JSON text (exact decimals survive any
+    channel layer), plus who caused it (that socket already got a reply)."""
+    from portal import jsonutil
+
+    body = envelope(msg_type="Event", msg_name=msg_name, operator_id=operator_id, brand_id=brand_id,
+                    player_id=player_id, data=data)
+    return {"msg_name": msg_name, "text": jsonutil.dumps(body), "origin": origin}
+
+
+def audience(operator_id: str, brand_codes: list[str]) -> list[str]:
+    """Everyone who may see a public event concerning these brands of an operator."""
+    groups = [operator_group(operator_id)]
+    for code in brand_codes:
+        groups += [brand_group(operator_id, code), staff_brand_group(operator_id, code)]
+    return groups
+
+
+def publish_optin(*, operator_id: str, brand_code: str, player_id: str, data: dict, origin: str | None) -> None:
+    send(
+        [player_group(operator_id, brand_code, player_id), operator_group(operator_id),
+         staff_brand_group(operator_id, brand_code)],
+        event("OptInEvent", operator_id=operator_id, brand_id=brand_code, player_id=player_id, data=data,
+              origin=origin),
+    )
+
+
+def publish_win(*, operator_id: str, brand_codes: list[str], winner_brand: str, player_id: str, data: dict) -> None:
+    """WinEvent goes to everyone who can see the instance, not only the winner."""
+    send(audience(operator_id, brand_codes),
+         event("WinEvent", operator_id=operator_id, brand_id=winner_brand, player_id=player_id, data=data))
+
+
+def publish_raffle_win(*, operator_id: str, brand_codes: list[str], data: dict) -> None:
+    send(audience(operator_id, brand_codes),
+         event("RaffleWinEvent", operator_id=operator_id, brand_id=None, player_id=None, data=data))
+
+
+# --- coalesced JackpotUpdate ----------------------------------------------------------------
+
+DIRTY_KEY = "live:dirty-instances"
+_dirty_local: set[str] = set()
+_dirty_lock = threading.Lock()
+
+
+_client = None
+
+
+def _redis():
+    """One client (and its connection pool) per process."""
+    global _client
+    if _client is None:
+        import redis
+
+        _client = redis.Redis.from_url(settings.REDIS_URL)
+    return _client
+
+
+_recent_local: dict[str, float] = {}
+
+
+def instance_changed(instance_id) -> None:
+    """The pots of an instance moved (called after commit). Leading edge: if the instance was
+    not announced within the interval, announce it now; otherwise mark it dirty and the next
+    tick sends one update for all changes since. Cheap: one Redis SET NX (or SADD)."""
+    key = str(instance_id)
+    interval = settings.JACKPOT_UPDATE_INTERVAL_SECONDS
+    try:
+        if settings.REDIS_URL:
+            client = _redis()
+            first = client.set(f"live:recent:{key}", 1, nx=True, px=max(1, int(interval * 1000)))
+            if not first:
+                client.sadd(DIRTY_KEY, key)
+        else:
+            with _dirty_lock:
+                now = time.monotonic()
+                first = _recent_local.get(key, 0) <= now
+                if first:
+                    _recent_local[key] = now + interval
+                else:
+                    _dirty_local.add(key)
+        if first:
+            publish_instances([key])
+    except Exception:  # noqa: BLE001
+        logger.exception("could not mark instance %s changed", instance_id)
+
+
+def take_dirty() -> list[str]:
+    if settings.REDIS_URL:
+        client = _redis()
+        with client.pipeline() as pipe:
+            pipe.smembers(DIRTY_KEY)
+            pipe.delete(DIRTY_KEY)
+            members, _ = pipe.execute()
+        return sorted(m.decode() for m in members)
+    with _dirty_lock:
+        taken = sorted(_dirty_local)
+        _dirty_local.clear()
+    return taken
+
+
+def publish_jackpot_updates() -> int:
+    """Send one JackpotUpdate per instance changed since the last run. Returns how many."""
+    ids = take_dirty()
+    if ids:
+        publish_instances(ids)
+    return len(ids)
+
+
+def publish_instances(ids: list[str]) -> None:
+    from sources.selectors import jackpot_update_audiences
+
+    for operator_id, brand_codes, snapshot in jackpot_update_audiences(ids):
+        for group in audience(operator_id, []):
+            send([group], event("JackpotUpdate", operator_id=operator_id, brand_id=None, player_id=None,
+                                data=snapshot))
+        for code in brand_codes:
+            send([brand_group(operator_id, code), staff_brand_group(operator_id, code)],
+                 event("JackpotUpdate", operator_id=operator_id, brand_id=code, player_id=None, data=snapshot))
+
+
+async def embedded_ticker() -> None:
+    """Embedded mode (no Redis, no beat): publish coalesced updates from the server's loop."""
+    from channels.db import database_sync_to_async
+
+    interval = settings.JACKPOT_UPDATE_INTERVAL_SECONDS
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await database_sync_to_async(publish_jackpot_updates)()
+        except Exception:  # noqa: BLE001
+            logger.exception("jackpot update tick failed")
+
+
+_ticker: asyncio.Task | None = None
+
+
+def ensure_embedded_ticker() -> None:
+    """Start the in-loop ticker once, from a consumer, when there is no Celery beat."""
+    global _ticker
+    if settings.TASK_MODE != "thread":
+        return
+    loop = asyncio.get_running_loop()
+    register_loop(loop)
+    if _ticker is None or _ticker.done():
+        _ticker = loop.create_task(embedded_ticker())

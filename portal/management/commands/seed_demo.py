@@ -1,0 +1,226 @@
+"""Demo data: safe to run twice (it updates what exists, creates what is missing)."""
+
+from decimal import Decimal as D
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from contributions.management.commands.run_reference_wallet import DEMO_SECRET
+from contributions.models import WalletConfig
+from players.services import optin_set
+from portal.models import Brand, Currency, Operator, StaffScope
+from portal.money import iso_exponent
+from portal.roles import AUDITORS, GAME_MAPPING_ADMINS, OPS_STAFF
+from portal.services import service_account_save
+from sources import services as catalogue
+from sources.models import (
+    Game,
+    GameGroup,
+    InstanceCurrencyLimit,
+    JackpotInstance,
+    Pot,
+    Source,
+    SourceMapping,
+)
+
+CURRENCIES = {
+    "EUR": ("Euro", D("1")),
+    "GBP": ("Pound sterling", D("0.8592")),
+    "USD": ("US dollar", D("1.0762")),
+    "SEK": ("Swedish krona", D("11.6761")),
+    "NOK": ("Norwegian krone", D("11.7020")),
+    "JPY": ("Japanese yen", D("162.35")),
+    "CAD": ("Canadian dollar", D("1.4753")),
+}
+# "Always fair" values: natural amounts per currency (min, max, default).
+FAIR = {
+    "EUR": (D("0.10"), D("5.00"), D("0.10")),
+    "GBP": (D("0.10"), D("5.00"), D("0.10")),
+    "USD": (D("0.10"), D("5.00"), D("0.10")),
+    "SEK": (D("1"), D("50"), D("1")),
+    "NOK": (D("1"), D("50"), D("1")),
+    "JPY": (D("10"), D("500"), D("10")),
+}
+STAFF = [
+    # username, password, role, scope
+    ("admin", "admin-demo-pass", None, "all"),
+    ("ops", "ops-demo-pass", OPS_STAFF, "thrilltech"),
+    ("ops-brand1", "ops-demo-pass", OPS_STAFF, "thrilltech:brand1"),
+    ("mapper", "mapper-demo-pass", GAME_MAPPING_ADMINS, "thrilltech"),
+    ("auditor", "auditor-demo-pass", AUDITORS, "all"),
+]
+SERVICE = ("demo-service", "demo-service-pass")
+DEMO_WALLET_PORT = 8201
+EGYPTIAN_GAMES = [("pragmatic", "book-of-dead", "Book of Dead"), ("pragmatic", "pyramid-king", "Pyramid King"),
+                  ("netent", "cleopatra-gold", "Cleopatra Gold"), ("netent", "sphinx-wild", "Sphinx Wild")]
+
+
+class Command(BaseCommand):
+    help = "Load demo operators, brands, sources, games, jackpots, accounts and staff users (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="http://127.0.0.1:8000", help="Base URL printed in the summary.")
+
+    def handle(self, *args, host, **options):
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo creates accounts with published passwords; it never runs in production.")
+        with transaction.atomic():
+            self.currencies()
+            operator, brand1, brand2 = self.operator()
+            sources = self.sources(operator)
+            mega, deposit, raffle = self.instances(operator, brand1, brand2, sources)
+            service_account_save(operator=operator, username=SERVICE[0], password=SERVICE[1])
+            # brand1 pays side bets through the reference wallet (`runportal --demo-wallet`);
+            # brand2 has no wallet: it runs operator-funded jackpots only.
+            WalletConfig.objects.update_or_create(
+                brand=brand1, defaults={"base_url": f"http://127.0.0.1:{DEMO_WALLET_PORT}", "secret_key": DEMO_SECRET})
+            self.staff(operator, brand1)
+            # So the README's curl example (player_00001 on casino-sitewide) contributes at once.
+            optin_set(brand=brand1, player_id="player_00001", instance=mega, opt_in=True, currency="EUR",
+                      country="MT", reason="demo data")
+        self.summary(host, mega, deposit, raffle)
+
+    def currencies(self):
+        for code, (name, multiplier) in CURRENCIES.items():
+            Currency.objects.update_or_create(
+                code=code, defaults={"name": name, "multiplier": multiplier, "exponent": iso_exponent(code)}
+            )
+
+    def operator(self):
+        operator, _ = Operator.objects.get_or_create(pk="thrilltech", defaults={"name": "ThrillTech Demo Casino"})
+        brand1, _ = Brand.objects.get_or_create(operator=operator, code="brand1", defaults={"name": "Brand One"})
+        brand2, _ = Brand.objects.get_or_create(operator=operator, code="brand2", defaults={"name": "Brand Two"})
+        return operator, brand1, brand2
+
+    def sources(self, operator):
+        sources = {}
+        for source_id, name in [("casino-sitewide", "Casino site-wide"), ("deposit", "Deposits"),
+                                ("egyptian-games", "Egyptian-themed games"), ("must-drop", "Must-drop jackpots")]:
+            sources[source_id], _ = Source.objects.get_or_create(
+                operator=operator, brand=None, source_id=source_id, defaults={"name": name}
+            )
+        group, _ = GameGroup.objects.get_or_create(
+            operator=operator, name="Egyptian games", defaults={"source": sources["egyptian-games"]}
+        )
+        for provider, code, name in EGYPTIAN_GAMES:
+            Game.objects.get_or_create(group=group, provider=provider, game_code=code, defaults={"name": name})
+        return sources
+
+    def instance(self, name, operator, pots, mapping, **fields):
+        instance = JackpotInstance.objects.filter(name=name, operator=operator).first()
+        if instance is None:
+            instance = JackpotInstance.objects.create(name=name, operator=operator, **fields)
+            for spec in pots:
+                catalogue.pot_create(pot=Pot(jackpot=instance, **spec))
+        for source, priority in mapping:
+            SourceMapping.objects.get_or_create(source=source, jackpot=instance, defaults={"priority": priority})
+        return instance
+
+    def instances(self, operator, brand1, brand2, sources):
+        eur = Currency.objects.get(pk="EUR")
+        mega = self.instance(
+            "Casino Mega Jackpot", operator,
+            pots=[
+                {"pot_id": "minor", "tier": 1, "share": D("0.25"), "seed_share": D("0.15"), "initial_seed": D("10"),
+                 "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 50},
+                {"pot_id": "major", "tier": 2, "share": D("0.25"), "seed_share": D("0.15"), "initial_seed": D("100"),
+                 "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 1000},
+                {"pot_id": "mega", "tier": 3, "share": D("0.20"), "seed_share": D("0.15"), "initial_seed": D("1000"),
+                 "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 20000},
+            ],
+            mapping=[(sources["casino-sitewide"], 1)],
+            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=True,
+            contribution_type=JackpotInstance.ContributionType.FIXED, contribution_value=D("0.10"),
+            house_share=D("0.30"), withhold_limit=D("5000"),
+        )
+        for code, (low, high, default) in FAIR.items():
+            InstanceCurrencyLimit.objects.get_or_create(
+                jackpot=mega, currency_id=code,
+                defaults={"min_value": low, "max_value": high, "default_value": default},
+            )
+        deposit = self.instance(
+            "Deposit Drop", operator,
+            pots=[{"pot_id": "deposit", "tier": 1, "share": D("0.90"), "seed_share": D("0.10"),
+                   "initial_seed": D("50"), "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("1"),
+                   "max_magic_number": 500}],
+            mapping=[(sources["deposit"], 1)],
+            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=False,
+            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.01"),
+            house_share=D("0.10"),
+        )
+        raffle = self.instance(
+            "Pharaoh's Raffle", operator,
+            pots=[{"pot_id": "prize", "tier": 1, "share": D("0.95"), "initial_seed": D("100"),
+                   "mechanic": Pot.Mechanic.PRIZE}],
+            mapping=[(sources["egyptian-games"], 1)],
+            currency=eur, state=JackpotInstance.State.ACTIVE, jackpot_type=JackpotInstance.Type.RAFFLE,
+            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.005"),
+            house_share=D("0.05"), ticket_cost=D("1"), ticket_basis=JackpotInstance.TicketBasis.BASE_WAGER,
+            raffle_recurring=True, raffle_period_seconds=7 * 24 * 3600,
+        )
+        if raffle.raffle_period_end is None:
+            catalogue.raffle_period_open(raffle, start=timezone.now())
+            raffle.save(update_fields=["raffle_period_start", "raffle_period_end"])
+        self.instance(
+            "Must Drop", operator,
+            pots=[
+                {"pot_id": "hourly", "tier": 1, "share": D("0.3"), "seed_share": D("0.1"), "initial_seed": D("5"),
+                 "mechanic": Pot.Mechanic.MUST_DROP_TIME, "drop_window_hours": 1},
+                {"pot_id": "big", "tier": 2, "share": D("0.6"), "seed_share": D("0.1"), "initial_seed": D("100"),
+                 "mechanic": Pot.Mechanic.MUST_DROP_AMOUNT, "drop_ceiling": D("500")},
+            ],
+            mapping=[(sources["must-drop"], 1)],
+            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=False,
+            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.02"),
+            house_share=D("0.10"),
+        )
+        mega.allowed_brands.set([brand1, brand2])
+        return mega, deposit, raffle
+
+    def staff(self, operator, brand1):
+        for username, password, role, scope in STAFF:
+            user = User.objects.filter(username=username).first() or User(username=username)
+            user.is_staff = True
+            user.is_superuser = role is None
+            user.set_password(password)
+            user.save()
+            if role:
+                user.groups.set([Group.objects.get(name=role)])
+            staff_scope, _ = StaffScope.objects.get_or_create(user=user)
+            staff_scope.all_operators = scope == "all"
+            staff_scope.save()
+            staff_scope.operators.set([operator] if scope == "thrilltech" else [])
+            staff_scope.brands.set([brand1] if scope == "thrilltech:brand1" else [])
+
+    def summary(self, host, mega, deposit, raffle):
+        out = self.stdout.write
+        ws = host.replace("http", "ws", 1)
+        out(self.style.SUCCESS("Demo data ready."))
+        out(f"\n  Portal        {host}/           (staff pages)")
+        out(f"  Admin         {host}/admin/")
+        out(f"  API docs      {host}/docs       (OpenAPI: {host}/openapi.json)")
+        out(f"  Health        {host}/health")
+        out(f"  WebSockets    {ws}/v1/events/thrilltech/brand1?token=<player token>&currency=EUR")
+        out(f"                {ws}/v1/events/service?token=<service token>")
+        out("\n  Staff logins (username / password):")
+        for username, password, role, scope in STAFF:
+            out(f"    {username:<11} {password:<18} {role or 'superuser'} (scope: {scope})")
+        out(f"\n  Gateway service account: {SERVICE[0]} / {SERVICE[1]} (operator thrilltech)")
+        out(f"  Wallets: brand1 debits side bets and credits wins at the reference wallet "
+            f"http://127.0.0.1:{DEMO_WALLET_PORT} (player_00001 / token_00001 has 1000 EUR);")
+        out("           brand2 has no wallet, so it runs operator-funded jackpots only (the opt-in jackpot refuses it).")
+        out("\n  Jackpots:")
+        for instance, how in [(mega, "source casino-sitewide, opt-in, 3 HitRate pots"),
+                              (deposit, "source deposit, operator-funded 1% of the deposit"),
+                              (raffle, "source egyptian-games or a game code such as book-of-dead; weekly draw")]:
+            out(f"    {instance.name:<22} {instance.pk}  ({how})")
+        out("\n  Try it:")
+        out(f"    TOKEN=$(curl -s -X POST {host}/authenticate/service -H 'Content-Type: application/json' "
+            f"-d '{{\"username\":\"{SERVICE[0]}\",\"password\":\"{SERVICE[1]}\"}}' | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"token\"])')")
+        out(f"    curl -s -X POST {host}/jackpots/contribute -H \"Authorization: Bearer $TOKEN\" "
+            "-H 'Content-Type: application/json' -d '{\"token\":\"token_00001\",\"brand_id\":\"thrilltech:brand1\","
+            "\"player_id\":\"player_00001\",\"player_country\":\"UK\",\"source_id\":\"casino-sitewide\","
+            "\"gameround_id\":\"1\",\"currency\":\"EUR\",\"base_wager\":1}'")

@@ -1,0 +1,258 @@
+"""Settings for the jackpot portal.
+
+One `env` reads everything from the environment (or a `.env` file next to manage.py).
+Two modes:
+
+* embedded (nothing configured): SQLite, tasks run in-process, in-memory channel layer,
+  DEBUG on and a development secret key -- one command starts it on a bare machine;
+* production (`PORTAL_PRODUCTION=1`): every secret must come from the environment and
+  the process refuses to start without it; `manage.py check --deploy` is clean.
+
+`DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to Redis (Celery broker, channel
+layer and cache) in either mode.
+"""
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+PRODUCTION = env.bool("PORTAL_PRODUCTION", default=False)
+
+if PRODUCTION:
+    # No defaults: a production process without its secrets must not start.
+    SECRET_KEY = env("DJANGO_SECRET_KEY")
+    DEBUG = False
+    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    DATABASE_URL = env("DATABASE_URL")
+    REDIS_URL = env("REDIS_URL")
+else:
+    SECRET_KEY = env("DJANGO_SECRET_KEY", default="embedded-dev-only-" + "x" * 40)
+    DEBUG = env.bool("DJANGO_DEBUG", default=True)
+    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+    DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    REDIS_URL = env("REDIS_URL", default="")
+
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "whitenoise.runserver_nostatic",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "ninja",
+    "simple_history",
+    "import_export",
+    "portal",
+    "sources",
+    "players",
+    "contributions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.static_files",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions serialise writers instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+else:
+    # A connection pool per process (psycopg's, Django 5.1+). Under ASGI every request runs in
+    # a thread of its own, so persistent per-thread connections would pile up until PostgreSQL
+    # refuses clients; the pool hands connections back at the end of each request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=16),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
+        "DATABASE_TEST_NAME", default="test_jackpot_portal"
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Pub/sub: a group message is one PUBLISH that Redis fans out to the web processes, each
+    # holding one subscription connection -- not one list push per socket.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Tasks: "celery" sends them to the broker (REDIS_URL); "thread" runs them in-process on a
+# small pool (the embedded default); "inline" runs them synchronously after commit (tests).
+TASK_MODE = env("TASK_MODE", default="celery" if REDIS_URL else "thread")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged only after it ran, so a worker killed mid-task gives it back.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_TIMEZONE = "UTC"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "portal" / "assets"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "portal:login"
+
+# Security: sane everywhere, strict in production.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+# --- Product settings -------------------------------------------------------------------
+
+# Every amount is a Decimal. Pots, base-currency amounts and rates keep this many places;
+# amounts paid or charged in a currency are rounded to its ISO 4217 minor unit.
+MONEY_MAX_DIGITS = 28
+MONEY_DECIMAL_PLACES = 8
+RATE_MAX_DIGITS = 24
+RATE_DECIMAL_PLACES = 10
+MONEY_ROUNDING = ROUND_HALF_EVEN
+BASE_CURRENCY = env("BASE_CURRENCY", default="EUR")
+
+# Hot-path catalogue reads (brands, routes, instance configuration, rates) are kept this long
+# in each process; configuration changes take effect within it (0: no cache).
+CATALOGUE_CACHE_SECONDS = env.float("CATALOGUE_CACHE_SECONDS", default=2.0)
+
+# Gateway
+# Contributions run on a shared thread pool under ASGI (see contributions/api.py).
+GATEWAY_POOLED_THREADS = env.bool("GATEWAY_POOLED_THREADS", default=True)
+SERVICE_TOKEN_TTL_SECONDS = env.int("SERVICE_TOKEN_TTL_SECONDS", default=1800)
+PLAYER_TOKEN_TTL_SECONDS = env.int("PLAYER_TOKEN_TTL_SECONDS", default=86400)
+GATEWAY_MAX_BODY_BYTES = 64 * 1024
+CONTRIBUTION_METADATA_MAX_BYTES = 16 * 1024
+# Largest base_wager accepted (anything above is a typo or an attack, not a bet).
+MAX_BASE_WAGER = Decimal(env("MAX_BASE_WAGER", default="1000000000"))
+
+# Webhooks: backoff between attempts, in seconds (about 5 s, 30 s, 2 min ... 6 h).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[5, 30, 120, 600, 1800, 3600, 10800, 21600]
+)
+# An attempt not finished this long after its timeout is taken to have died with its worker.
+WEBHOOK_CLAIM_SLACK_SECONDS = env.float("WEBHOOK_CLAIM_SLACK_SECONDS", default=30.0)
+# Async work in batches: contributions processed per transaction, webhooks per claim.
+ASYNC_BATCH_SIZE = env.int("ASYNC_BATCH_SIZE", default=50)
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=50)
+# An accepted async contribution still unprocessed after this long is queued again.
+ASYNC_REQUEUE_AFTER_SECONDS = env.float("ASYNC_REQUEUE_AFTER_SECONDS", default=30.0)
+# Hosts or networks webhooks may reach although they resolve to private addresses.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+
+# Live events: how often coalesced JackpotUpdate messages go out.
+JACKPOT_UPDATE_INTERVAL_SECONDS = env.float("JACKPOT_UPDATE_INTERVAL_SECONDS", default=2.0)
+
+# History: reverting from the history page would move money-bearing rows behind the ledger's back.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
+# Player socket authentication, tried in order (see players/auth.py).
+PLAYER_AUTHENTICATORS = ["contributions.wallet.socket_authenticate", "players.auth.portal_token"]
+# WebSocket requests: the largest text frame read, and a token bucket per socket.
+WS_MAX_FRAME_CHARS = 16 * 1024
+WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)
+WS_RATE_BURST = env.int("WS_RATE_BURST", default=40)
+
+# Wallet: first retry after this many seconds, then times the brand's backoff factor.
+WALLET_RETRY_BASE_SECONDS = env.float("WALLET_RETRY_BASE_SECONDS", default=0.5)
+# A Debit with no contribution this long after it is cancelled by the sweeper (a crash
+# between the Debit and the transaction), and pending Credits are retried after this long.
+WALLET_ORPHAN_SECONDS = env.float("WALLET_ORPHAN_SECONDS", default=60.0)
+WALLET_CREDIT_RETRY_SECONDS = env.float("WALLET_CREDIT_RETRY_SECONDS", default=30.0)

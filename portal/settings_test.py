@@ -1,0 +1,26 @@
+"""Settings for the test suite: the real services of this machine kind (PostgreSQL and
+Redis on loopback) unless DATABASE_URL / REDIS_URL say otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jackpot_portal")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Tasks run synchronously after commit unless a test starts a real worker.
+os.environ.setdefault("TASK_MODE", "inline")
+
+from portal.settings import *  # noqa: E402,F403
+
+# Fast password hashing: the suite creates many accounts.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests open connections from many threads (servers, workers); a plain connection per thread,
+# closed after each request, keeps them from pinning the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+
+# Tests change the catalogue and contribute at once: no catalogue cache (tests of the cache
+# turn it on themselves).
+CATALOGUE_CACHE_SECONDS = 0
+# Tests that use the `db` fixture run in one transaction on one connection: the gateway must
+# work on the caller's thread to see it (the ASGI server tests use transactional databases).
+GATEWAY_POOLED_THREADS = False

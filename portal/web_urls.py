@@ -1,0 +1,31 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from contributions import views as money
+from players import views as players
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("jackpots/", money.instance_list, name="instances"),
+    path("jackpots/<uuid:instance_id>/", money.instance_detail, name="instance"),
+    path("jackpots/<uuid:instance_id>/state", money.instance_state, name="instance-state"),
+    path("jackpots/<uuid:instance_id>/pots", money.instance_pot_money, name="instance-pot-money"),
+    path("contributions/", money.contribution_list, name="contributions"),
+    path("contributions.csv", money.contribution_csv, name="contributions-csv"),
+    path("contributions/<uuid:trace_id>/", money.contribution_detail, name="contribution"),
+    path("callbacks/", money.delivery_list, name="deliveries"),
+    path("callbacks/<int:delivery_id>/", money.delivery_detail, name="delivery"),
+    path("callbacks/<int:delivery_id>/resend", money.delivery_resend, name="delivery-resend"),
+    path("wins/withheld/", money.withheld_list, name="withheld"),
+    path("wins/<int:win_id>/decide", money.win_decide, name="win-decide"),
+    path("wins/pending-credits/", money.pending_credit_list, name="pending-credits"),
+    path("wins/<int:win_id>/retry-credit", money.win_retry_credit, name="win-retry-credit"),
+    path("players/", players.player_list, name="players"),
+    path("players/<int:player_pk>/", players.player_detail, name="player"),
+]

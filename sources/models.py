@@ -1,0 +1,464 @@
+"""The jackpot catalogue: sources, game groups and games, jackpot instances and their pots."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from portal.models import Brand, Currency, Operator
+from portal.money import ZERO, MoneyField, RateField
+from portal.validation import normalise_country
+
+ONE = Decimal(1)
+fraction_validators = [MinValueValidator(ZERO), MaxValueValidator(ONE)]
+non_negative = [MinValueValidator(ZERO)]
+country_list_validator = RegexValidator(
+    r"^\s*([A-Za-z]{2}\s*(,\s*[A-Za-z]{2}\s*)*)?$",
+    "Comma-separated ISO 3166 alpha-2 codes, e.g. MT, GB, SE.",
+)
+
+
+class OwnedModel(models.Model):
+    """Owned by an operator, or by one brand of it (owner id `operator` or `operator:brand`)."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    brand = models.ForeignKey(
+        Brand, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Leave empty for an operator-wide object.",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def owner_id(self) -> str:
+        return f"{self.operator_id}:{self.brand.code}" if self.brand_id else self.operator_id
+
+    def clean(self) -> None:
+        super().clean()
+        if self.brand_id and self.operator_id and self.brand.operator_id != self.operator_id:
+            raise ValidationError({"brand": "The brand must belong to the owning operator."})
+
+
+class Source(OwnedModel):
+    source_id = models.CharField(
+        max_length=128, help_text="The id operators send, e.g. casino-sitewide, deposit, egyptian-games."
+    )
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["operator_id", "source_id"]
+        constraints = [
+            # Routing looks a source up by (operator, brand, source_id), brand first.
+            models.UniqueConstraint(
+                fields=["operator", "brand", "source_id"], condition=Q(brand__isnull=False),
+                name="source_brand_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["operator", "source_id"], condition=Q(brand__isnull=True),
+                name="source_operator_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} ({self.owner_id})"
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.source_id
+
+
+class GameGroup(OwnedModel):
+    """A named set of games mapped to one source, so a game code can be sent as `source_id`."""
+
+    name = models.CharField(max_length=200)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="game_groups")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["operator_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "name"], name="game_group_operator_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.source_id and self.operator_id and self.source.operator_id != self.operator_id:
+            raise ValidationError({"source": "The source must belong to the same operator."})
+
+
+class Game(models.Model):
+    group = models.ForeignKey(GameGroup, on_delete=models.CASCADE, related_name="games")
+    provider = models.CharField(max_length=100)
+    game_code = models.CharField(max_length=128, db_index=True,
+                                 help_text="Sent as source_id to reach the group's jackpot.")
+    name = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["group_id", "provider", "game_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "provider", "game_code"], name="game_group_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.game_code}"
+
+
+class JackpotInstance(OwnedModel):
+    class Type(models.TextChoices):
+        JACKPOT = "Jackpot"
+        RAFFLE = "Raffle"
+
+    class State(models.TextChoices):
+        PENDING = "Pending"
+        ACTIVE = "Active"
+        PAUSED = "Paused"
+        TERMINATED = "Terminated"
+
+    class ContributionType(models.TextChoices):
+        FIXED = "Fixed", "Fixed amount per contribution"
+        PERCENTAGE = "Percentage", "Percentage of the base wager"
+
+    class TicketBasis(models.TextChoices):
+        CONTRIBUTION = "contribution", "Contribution amount"
+        BASE_WAGER = "base_wager", "Base wager"
+
+    class WinSelector(models.TextChoices):
+        HIGHEST = "Highest"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    jackpot_type = models.CharField(max_length=16, choices=Type.choices, default=Type.JACKPOT)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+",
+                                 help_text="Base currency of the pots and the ledger.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    timestamp_start = models.DateTimeField(null=True, blank=True)
+    timestamp_end = models.DateTimeField(null=True, blank=True)
+    allowed_brands = models.ManyToManyField(Brand, blank=True, related_name="+",
+                                            help_text="Empty: every brand of the operator.")
+    allowed_countries = models.CharField(max_length=1000, blank=True, validators=[country_list_validator],
+                                         help_text="Comma-separated ISO codes. Empty: every country.")
+    allowed_currencies = models.CharField(max_length=1000, blank=True,
+                                          help_text="Comma-separated ISO 4217 codes. Empty: every currency.")
+
+    # Contribution rules (the instance keeps its own copy; see JackpotTemplate).
+    opt_in_required = models.BooleanField(
+        default=False, help_text="Player-funded: only opted-in players contribute, and they are debited.")
+    contribution_type = models.CharField(max_length=16, choices=ContributionType.choices,
+                                         default=ContributionType.PERCENTAGE)
+    contribution_value = RateField(
+        validators=non_negative,
+        help_text="Fixed: amount in the instance currency. Percentage: fraction of the base wager (0.01 = 1%).")
+    house_share = RateField(default=ZERO, validators=fraction_validators,
+                            help_text="Fraction of each contribution kept by the house. Pots + house = 1.")
+    min_base_wager = MoneyField(null=True, blank=True, validators=non_negative,
+                                help_text="In the instance currency.")
+    max_base_wager = MoneyField(null=True, blank=True, validators=non_negative,
+                                help_text="In the instance currency.")
+    withhold_limit = MoneyField(null=True, blank=True, validators=non_negative,
+                                help_text="Wins above this (instance currency) wait for staff approval.")
+    win_selector = models.CharField(max_length=16, choices=WinSelector.choices, default=WinSelector.HIGHEST)
+
+    # Raffles
+    ticket_cost = MoneyField(null=True, blank=True, validators=[MinValueValidator(Decimal("0.00000001"))],
+                             help_text="Raffles: one ticket per this much (instance currency).")
+    ticket_basis = models.CharField(max_length=16, choices=TicketBasis.choices, default=TicketBasis.CONTRIBUTION)
+    raffle_recurring = models.BooleanField(
+        default=False, help_text="Raffles: open the next period after each draw (else the raffle ends).")
+    raffle_period_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(60)],
+        help_text="Raffles: length of a period. Empty: one period from the start to the end timestamp.")
+    raffle_period = models.PositiveIntegerField(default=1, editable=False,
+                                                help_text="Current raffle period number.")
+    raffle_period_start = models.DateTimeField(null=True, blank=True, editable=False)
+    raffle_period_end = models.DateTimeField(null=True, blank=True, editable=False,
+                                             help_text="When the current period is drawn.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[allowed_brands])
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("change_instance_state", "Can pause, resume or terminate instances")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        """The staff page (the admin's "View on site")."""
+        from django.urls import reverse
+
+        return reverse("portal:instance", args=[self.pk])
+
+    @property
+    def is_raffle(self) -> bool:
+        return self.jackpot_type == self.Type.RAFFLE
+
+    @property
+    def country_set(self) -> frozenset[str]:
+        return frozenset(normalise_country(c) for c in self.allowed_countries.split(",") if c.strip())
+
+    @property
+    def currency_set(self) -> frozenset[str]:
+        return frozenset(c.strip().upper() for c in self.allowed_currencies.split(",") if c.strip())
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if self.timestamp_start and self.timestamp_end and self.timestamp_end <= self.timestamp_start:
+            errors["timestamp_end"] = "The end must come after the start."
+        if (self.contribution_type == self.ContributionType.PERCENTAGE and self.contribution_value is not None
+                and self.contribution_value > ONE):
+            errors["contribution_value"] = "A percentage contribution is a fraction between 0 and 1."
+        if self.jackpot_type == self.Type.RAFFLE and not self.ticket_cost:
+            errors["ticket_cost"] = "A raffle needs a ticket cost."
+        if self.jackpot_type == self.Type.RAFFLE and not (self.raffle_period_seconds or self.timestamp_end):
+            errors["raffle_period_seconds"] = "A raffle needs a period length or an end timestamp to be drawn."
+        if self.raffle_recurring and not self.raffle_period_seconds:
+            errors["raffle_period_seconds"] = "A recurring raffle needs a period length."
+        if (self.min_base_wager is not None and self.max_base_wager is not None
+                and self.min_base_wager > self.max_base_wager):
+            errors["max_base_wager"] = "The maximum base wager is below the minimum."
+        bad = [c for c in self.currency_set if len(c) != 3 or not c.isalpha()]
+        if bad:
+            errors["allowed_currencies"] = f"Not ISO 4217 codes: {', '.join(sorted(bad))}."
+        if errors:
+            raise ValidationError(errors)
+
+
+class InstanceCurrencyLimit(models.Model):
+    """'Always fair' per-currency contribution values: natural amounts such as SEK 1 or JPY 10."""
+
+    jackpot = models.ForeignKey(JackpotInstance, on_delete=models.CASCADE, related_name="currency_limits")
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    min_value = MoneyField(null=True, blank=True, validators=non_negative)
+    max_value = MoneyField(null=True, blank=True, validators=non_negative)
+    default_value = MoneyField(null=True, blank=True, validators=non_negative,
+                               help_text="Fixed contributions in this currency when the player chose none.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["jackpot_id", "currency_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["jackpot", "currency"], name="instance_currency_limit_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency_id} limits"
+
+    def clean(self) -> None:
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValidationError({"max_value": "The maximum is below the minimum."})
+        if self.default_value is not None:
+            if self.min_value is not None and self.default_value < self.min_value:
+                raise ValidationError({"default_value": "The default is below the minimum."})
+            if self.max_value is not None and self.default_value > self.max_value:
+                raise ValidationError({"default_value": "The default is above the maximum."})
+
+
+class SourceMapping(models.Model):
+    """A source feeds an instance; among the eligible instances the lowest priority number wins."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="mappings")
+    jackpot = models.ForeignKey(JackpotInstance, on_delete=models.CASCADE, related_name="source_mappings")
+    priority = models.PositiveIntegerField(default=100, help_text="1 is tried first.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["source_id", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "jackpot"], name="source_mapping_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.source_id} -> {self.jackpot.name} (priority {self.priority})"
+
+
+class Pot(models.Model):
+    class Mechanic(models.TextChoices):
+        HIT_RATE = "HitRate", "Random hit (HitRate)"
+        MUST_DROP_AMOUNT = "MustDropAmount", "Must drop by amount"
+        MUST_DROP_TIME = "MustDropTime", "Must drop by time"
+        PRIZE = "Prize", "Raffle prize (drawn at the end of the period)"
+
+    jackpot = models.ForeignKey(JackpotInstance, on_delete=models.CASCADE, related_name="pots")
+    pot_id = models.CharField(max_length=64, help_text="minor, major, mega ...")
+    tier = models.PositiveSmallIntegerField(default=0, help_text="Higher tiers win ties between pots.")
+    share = RateField(validators=fraction_validators, help_text="Fraction of each contribution.")
+    seed_share = RateField(default=ZERO, validators=fraction_validators,
+                           help_text="Fraction of this pot's share set aside in its seed fund.")
+    initial_seed = MoneyField(default=ZERO, validators=non_negative)
+    is_progressive = models.BooleanField(
+        default=True, help_text="Non-progressive pots keep a fixed value; their share goes to the seed fund.")
+    cap = MoneyField(null=True, blank=True, validators=non_negative,
+                     help_text="Maximum value; overflow goes to the seed fund.")
+    mechanic = models.CharField(max_length=16, choices=Mechanic.choices, default=Mechanic.HIT_RATE)
+    cost_per_attempt = MoneyField(null=True, blank=True, validators=[MinValueValidator(Decimal("0.00000001"))],
+                                  help_text="HitRate: base-currency cost of one attempt.")
+    max_magic_number = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
+                                                   help_text="HitRate: one attempt wins with 1/max_magic_number.")
+    drop_ceiling = MoneyField(null=True, blank=True, validators=non_negative,
+                              help_text="Must drop by amount: the pot drops before reaching this value.")
+    drop_window_hours = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
+                                                    help_text="Must drop by time: drops within this many hours of each (re)seed.")
+
+    # Cached totals, moved only by the engine with F() on locked rows; the ledger explains them.
+    current_value = MoneyField(default=ZERO, editable=False)
+    seed_fund = MoneyField(default=ZERO, editable=False)
+    seed_deficit = MoneyField(default=ZERO, editable=False)
+    generation = models.PositiveIntegerField(default=1, editable=False,
+                                             help_text="Incremented at every reseed.")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["current_value", "seed_fund", "seed_deficit",
+                                                 "generation", "updated_at"])
+
+    class Meta:
+        ordering = ["jackpot_id", "tier", "pot_id"]
+        permissions = [("adjust_pot", "Can boost seeds and adjust pot values (with a reason)")]
+        constraints = [
+            models.UniqueConstraint(fields=["jackpot", "pot_id"], name="pot_instance_pot_id_unique"),
+            models.CheckConstraint(condition=Q(share__gte=0) & Q(share__lte=1), name="pot_share_fraction"),
+            models.CheckConstraint(condition=Q(cap__isnull=True) | Q(initial_seed__lte=models.F("cap")),
+                                   name="pot_seed_not_above_cap"),
+        ]
+
+    def __str__(self) -> str:
+        return self.pot_id
+
+    def clean(self) -> None:
+        errors = {}
+        if self.cap is not None and self.initial_seed is not None and self.initial_seed > self.cap:
+            errors["initial_seed"] = "The initial seed is above the cap."
+        if self.mechanic == self.Mechanic.HIT_RATE:
+            if not self.cost_per_attempt:
+                errors["cost_per_attempt"] = "A HitRate pot needs a cost per attempt."
+            if not self.max_magic_number:
+                errors["max_magic_number"] = "A HitRate pot needs a max magic number."
+        if self.mechanic == self.Mechanic.MUST_DROP_AMOUNT:
+            if self.drop_ceiling is None:
+                errors["drop_ceiling"] = "A must-drop-by-amount pot needs a ceiling."
+            elif self.initial_seed is not None and self.drop_ceiling <= self.initial_seed:
+                errors["drop_ceiling"] = "The ceiling must be above the initial seed."
+            elif self.cap is not None and self.drop_ceiling > self.cap:
+                errors["drop_ceiling"] = "The ceiling is above the cap: the pot could never reach it."
+        if self.mechanic == self.Mechanic.MUST_DROP_TIME and not self.drop_window_hours:
+            errors["drop_window_hours"] = "A must-drop-by-time pot needs a drop window."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PotAdjustment(models.Model):
+    """Money moved into or out of a pot by people or by setup, never by contributions or wins.
+
+    Kinds: the initial seed when the pot is created, a seed boost (into the seed fund), and
+    a manual adjustment of the value. Every row names who and why.
+    """
+
+    class Kind(models.TextChoices):
+        INITIAL_SEED = "initial_seed", "Initial seed"
+        SEED_BOOST = "seed_boost", "Seed boost"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        WIN_RETURN = "win_return", "Returned from a rejected win"
+
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="adjustments")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value_delta = MoneyField(default=ZERO)
+    seed_delta = MoneyField(default=ZERO)
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value_delta}/{self.seed_delta} on {self.pot}"
+
+
+class ScheduleWindow(models.Model):
+    """A daily or weekly window (UTC) in which an instance accepts contributions: happy hours,
+    weekends. An instance with windows is closed outside all of them."""
+
+    class Day(models.IntegerChoices):
+        MONDAY = 0
+        TUESDAY = 1
+        WEDNESDAY = 2
+        THURSDAY = 3
+        FRIDAY = 4
+        SATURDAY = 5
+        SUNDAY = 6
+
+    jackpot = models.ForeignKey(JackpotInstance, on_delete=models.CASCADE, related_name="windows")
+    days = models.CharField(
+        max_length=20, blank=True, validators=[RegexValidator(r"^\s*([0-6](\s*,\s*[0-6])*)?\s*$",
+                                                              "Weekday numbers 0 (Monday) to 6 (Sunday), comma-separated.")],
+        help_text="Weekdays, 0 = Monday ... 6 = Sunday, comma-separated. Empty: every day (a daily window).")
+    start_time = models.TimeField(help_text="UTC.")
+    end_time = models.TimeField(help_text="UTC. Before the start: the window runs past midnight.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["jackpot_id", "start_time"]
+
+    def __str__(self) -> str:
+        days = ", ".join(self.Day(d).label[:3] for d in self.day_set) if self.day_set else "daily"
+        return f"{days} {self.start_time:%H:%M}-{self.end_time:%H:%M} UTC"
+
+    @property
+    def day_set(self) -> frozenset[int]:
+        return frozenset(int(d) for d in self.days.split(",") if d.strip())
+
+    def contains(self, moment) -> bool:
+        """Is this UTC moment inside the window? (A window past midnight belongs to its start day.)"""
+        t = moment.time()
+        days = self.day_set
+        if self.start_time <= self.end_time:
+            return self.start_time <= t < self.end_time and (not days or moment.weekday() in days)
+        if t >= self.start_time:
+            return not days or moment.weekday() in days
+        if t < self.end_time:
+            return not days or (moment.weekday() - 1) % 7 in days
+        return False
+
+
+class DropCommitment(models.Model):
+    """A must-drop pot's hidden drop point for one generation: the SHA-256 of "value:salt" is
+    published at (re)seed; value and salt are revealed with the win, so anyone can check the
+    drop was fixed in advance. The secret never leaves the database before the win."""
+
+    class Kind(models.TextChoices):
+        AMOUNT = "amount", "Must drop by amount"
+        TIME = "time", "Must drop by time"
+
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="commitments")
+    generation = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    commitment = models.CharField(max_length=64, help_text="SHA-256 hex of the secret text.")
+    secret_text = models.CharField(max_length=200, help_text='"value:salt", revealed with the win only.')
+    drop_amount = MoneyField(null=True, blank=True)
+    drop_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pot_id", "-generation"]
+        constraints = [
+            # One commitment per pot generation: the engine reads the current one by this key.
+            models.UniqueConstraint(fields=["pot", "generation"], name="commitment_pot_generation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pot} generation {self.generation}: {self.commitment[:12]}…"

@@ -1,0 +1,273 @@
+"""Catalogue reads worth a name: routing a contribution to an instance, instance snapshots."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from portal.cache import catalogue_seconds, ttl_cached
+from portal.errors import DomainError
+from portal.models import Brand
+from sources.models import Game, JackpotInstance, Pot, Source, SourceMapping
+
+
+@dataclass
+class Route:
+    instance: JackpotInstance
+    source: Source | None
+
+
+def instance_queryset():
+    return JackpotInstance.objects.select_related("currency", "operator", "brand").prefetch_related(
+        "allowed_brands", "windows", Prefetch("pots", queryset=Pot.objects.order_by("tier", "pot_id"))
+    )
+
+
+def in_schedule(instance: JackpotInstance, now: datetime) -> bool:
+    """Inside the start/end timestamps."""
+    if instance.timestamp_start and now < instance.timestamp_start:
+        return False
+    return not (instance.timestamp_end and now >= instance.timestamp_end)
+
+
+def in_window(instance: JackpotInstance, now: datetime) -> bool:
+    """Inside one of its daily/weekly windows (an instance without windows is always open)."""
+    windows = instance.windows.all()
+    return not windows or any(w.contains(now) for w in windows)
+
+
+def brand_allowed(instance: JackpotInstance, brand: Brand) -> bool:
+    """Same operator, and listed in allowed_brands (an empty list allows every brand)."""
+    if instance.operator_id != brand.operator_id:
+        return False
+    allowed = instance.allowed_brands.all()
+    return not allowed or any(b.pk == brand.pk for b in allowed)
+
+
+def country_allowed(instance: JackpotInstance, country: str) -> bool:
+    countries = instance.country_set
+    return not countries or country in countries
+
+
+def source_find(*, brand: Brand, source_id: str) -> Source | None:
+    """The source owned by the brand, else by its operator; else the source of a game group
+    holding a game with this code (brand-owned groups first)."""
+    sources = list(
+        Source.objects.filter(operator_id=brand.operator_id, source_id=source_id)
+        .filter(Q(brand=brand) | Q(brand__isnull=True))
+        .order_by("brand_id")  # NULLs last on PostgreSQL and first on SQLite: sorted below
+    )
+    if sources:
+        sources.sort(key=lambda s: s.brand_id is None)
+        return sources[0]
+    game = (
+        Game.objects.select_related("group__source")
+        .filter(game_code=source_id, group__operator_id=brand.operator_id)
+        .filter(Q(group__brand=brand) | Q(group__brand__isnull=True))
+        .order_by("group__brand_id", "id")
+    )
+    games = sorted(game, key=lambda g: (g.group.brand_id is None, g.pk))
+    return games[0].group.source if games else None
+
+
+def with_config(queryset):
+    """Instances with everything the contribution path reads about them."""
+    return queryset.select_related("currency", "operator", "brand").prefetch_related(
+        "allowed_brands", "windows", "currency_limits", Prefetch("pots", queryset=Pot.objects.order_by("pk")))
+
+
+@ttl_cached(catalogue_seconds)
+def _source_candidates(operator_id: str, brand_id: int, source_id: str) -> tuple[Source | None, list]:
+    """The source a brand reaches with `source_id`, and its instances by priority (configuration only)."""
+    source = source_find(brand=Brand(pk=brand_id, operator_id=operator_id), source_id=source_id)
+    if source is None:
+        return None, []
+    ids = list(SourceMapping.objects.filter(source=source).order_by("priority", "id").values_list("jackpot_id",
+                                                                                                  flat=True))
+    instances = {i.pk: i for i in with_config(JackpotInstance.objects.filter(pk__in=ids))}
+    return source, [instances[pk] for pk in ids]
+
+
+@ttl_cached(catalogue_seconds)
+def _instance_config(pk: uuid.UUID) -> JackpotInstance | None:
+    return with_config(JackpotInstance.objects.filter(pk=pk)).first()
+
+
+def route_by_source(*, brand: Brand, source_id: str, country: str, now: datetime | None = None) -> Route:
+    """SPEC 2.3, by source."""
+    now = now or timezone.now()
+    source, instances = _source_candidates(brand.operator_id, brand.pk, source_id)
+    if source is None:
+        raise DomainError("GAME_NOT_FOUND", source_id, status=404)
+    # Outside its schedule or its happy-hour window an instance is no candidate, so a
+    # source can fall through to the next priority (e.g. a happy-hour jackpot first).
+    candidates = [i for i in instances if i.state == JackpotInstance.State.ACTIVE and in_schedule(i, now)
+                  and in_window(i, now)]
+    if not candidates:
+        raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}", status=404)
+    allowed = [i for i in candidates if brand_allowed(i, brand) and country_allowed(i, country)]
+    if not allowed:
+        raise DomainError(
+            "SOURCE_JACKPOTS_NOT_ALLOWED",
+            f"The jackpots of source {source_id} do not accept brand {brand.key} in country {country}",
+            status=403,
+        )
+    return Route(instance=allowed[0], source=source)
+
+
+def route_by_instance(*, brand: Brand, instance_id: str) -> Route:
+    """SPEC 2.3, by instance. State and country are rules, checked by the engine."""
+    try:
+        pk = uuid.UUID(instance_id)
+    except ValueError as exc:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404) from exc
+    instance = _instance_config(pk)
+    if instance is None or instance.operator_id != brand.operator_id:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+    if not brand_allowed(instance, brand):
+        raise DomainError("UNSUPPORTED_BRAND", f"Instance {instance_id} does not accept brand {brand.key}", status=400)
+    return Route(instance=instance, source=None)
+
+
+def instance_for_source(*, brand: Brand, source_id: str, country: str | None) -> JackpotInstance:
+    """The best instance a player of `brand` in `country` would contribute to through `source_id`."""
+    source = source_find(brand=brand, source_id=source_id)
+    if source is None:
+        raise DomainError("GAME_NOT_FOUND", source_id, status=404)
+    now = timezone.now()
+    mappings = (
+        SourceMapping.objects.filter(source=source, jackpot__state=JackpotInstance.State.ACTIVE)
+        .order_by("priority", "id")
+    )
+    ids = [m.jackpot_id for m in mappings]
+    instances = {i.pk: i for i in instance_queryset().filter(pk__in=ids)}
+    for instance_id in ids:
+        instance = instances[instance_id]
+        if not in_schedule(instance, now) or not in_window(instance, now) or not brand_allowed(instance, brand):
+            continue
+        if country and not country_allowed(instance, country):
+            continue
+        return instance
+    raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}", status=404)
+
+
+def instance_sources(instance: JackpotInstance) -> list[str]:
+    return list(
+        SourceMapping.objects.filter(jackpot=instance).order_by("priority").values_list("source__source_id", flat=True)
+    )
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return int(moment.timestamp() * 1000) if moment else None
+
+
+def current_commitments(pots) -> dict[int, str]:
+    """{pot pk: published commitment} of the must-drop pots' current generations."""
+    from sources.models import DropCommitment
+
+    pots = [p for p in pots if p.mechanic in (Pot.Mechanic.MUST_DROP_AMOUNT, Pot.Mechanic.MUST_DROP_TIME)]
+    if not pots:
+        return {}
+    wanted = {(p.pk, p.generation) for p in pots}
+    rows = DropCommitment.objects.filter(pot__in=pots).values_list("pot_id", "generation", "commitment")
+    return {pot_id: digest for pot_id, generation, digest in rows if (pot_id, generation) in wanted}
+
+
+def pot_ticker(pot: Pot, commitments: dict[int, str]) -> dict:
+    from portal.money import plain
+
+    ticker = {"id": pot.pot_id, "is_progressive": pot.is_progressive, "current_value": plain(pot.current_value)}
+    if pot.pk in commitments:
+        ticker["drop_commitment"] = commitments[pot.pk]  # the hash only: the drop stays hidden
+    return ticker
+
+
+def instance_snapshot(instance: JackpotInstance, *, sources: list[str] | None = None,
+                      commitments: dict[int, str] | None = None) -> dict:
+    """What the world may know of an instance: the JackpotUpdate data (SPEC 3). Never a
+    hidden drop value or time, never player data."""
+    pots = list(instance.pots.all())
+    if commitments is None:
+        commitments = current_commitments(pots)
+    allowed = instance.allowed_brands.all()
+    return {
+        "id": str(instance.pk),
+        "name": instance.name,
+        "status": instance.state,
+        "jackpot_type": instance.jackpot_type,
+        "currency": instance.currency_id,
+        "allowed_brands": sorted(b.key for b in allowed),
+        "allowed_sources": sources if sources is not None else instance_sources(instance),
+        "pots": [pot_ticker(pot, commitments) for pot in pots],
+        "timestamp_start": epoch_ms(instance.timestamp_start),
+        "timestamp_end": epoch_ms(instance.timestamp_end),
+        "last_updated": epoch_ms(max([instance.updated_at, *(p.updated_at for p in pots)])),
+    }
+
+
+def instance_brand_codes(instance: JackpotInstance, operator_brands: dict[str, list[tuple[int, str]]] | None = None
+                         ) -> list[str]:
+    """Bare codes of the brands an instance serves (its allowed brands, or all of its operator's)."""
+    from portal.models import Brand
+
+    allowed = instance.allowed_brands.all()
+    if allowed:
+        return sorted(b.code for b in allowed)
+    if operator_brands is None:
+        return sorted(Brand.objects.filter(operator_id=instance.operator_id, enabled=True)
+                      .values_list("code", flat=True))
+    return sorted(code for _, code in operator_brands.get(instance.operator_id, []))
+
+
+def jackpot_update_audiences(instance_ids: list[str]) -> list[tuple[str, list[str], dict]]:
+    """(operator, brand codes, snapshot) for each instance: what a JackpotUpdate needs."""
+    from portal.models import Brand
+
+    instances = list(instance_queryset().filter(pk__in=instance_ids))
+    operator_ids = {i.operator_id for i in instances}
+    operator_brands: dict[str, list[tuple[int, str]]] = {}
+    for pk, operator_id, code in Brand.objects.filter(operator_id__in=operator_ids, enabled=True).values_list(
+            "pk", "operator_id", "code"):
+        operator_brands.setdefault(operator_id, []).append((pk, code))
+    sources: dict = {}
+    for instance_id, source_id in SourceMapping.objects.filter(jackpot_id__in=[i.pk for i in instances]).order_by(
+            "priority").values_list("jackpot_id", "source__source_id"):
+        sources.setdefault(instance_id, []).append(source_id)
+    commitments = current_commitments([p for i in instances for p in i.pots.all()])
+    return [
+        (i.operator_id, instance_brand_codes(i, operator_brands),
+         instance_snapshot(i, sources=sources.get(i.pk, []), commitments=commitments))
+        for i in instances
+    ]
+
+
+def live_instances(*, operator_ids: list[str] | None = None, brand=None) -> list[JackpotInstance]:
+    """Active instances a socket may see: all of some operators, or those serving one brand."""
+    queryset = instance_queryset().filter(state=JackpotInstance.State.ACTIVE)
+    if brand is not None:
+        queryset = queryset.filter(operator_id=brand.operator_id)
+        return [i for i in queryset if brand_allowed(i, brand)]
+    if operator_ids is not None:
+        queryset = queryset.filter(operator_id__in=operator_ids)
+    return list(queryset)
+
+
+def fixed_contribution_value(instance: JackpotInstance, currency: str, *, rates: dict, preferred=None,
+                             preferred_currency: str | None = None):
+    """A Fixed contribution in `currency` (SPEC 2.4.2): the player's chosen value, else the
+    instance's value for that currency, else its base value converted -- rounded to the
+    currency's minor unit. `rates` maps codes to (multiplier, exponent)."""
+    from portal.money import convert, to_currency
+
+    multiplier, exponent = rates[currency]
+    if preferred is not None:
+        amount = convert(preferred, rates[preferred_currency or currency][0], multiplier)
+    else:
+        limit = next((lim for lim in instance.currency_limits.all() if lim.currency_id == currency), None)
+        if limit is not None and limit.default_value is not None:
+            amount = limit.default_value
+        else:
+            amount = convert(instance.contribution_value, rates[instance.currency_id][0], multiplier)
+    return to_currency(amount, exponent)

@@ -1,0 +1,84 @@
+"""A real HTTP server on loopback that receives webhooks (or plays an operator's server)."""
+
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """Answers each POST with the next scripted status (then 200) and records what it got."""
+
+    def __init__(self, statuses: list[int] | None = None, redirect_to: str | None = None):
+        self.statuses = list(statuses or [])
+        self.redirect_to = redirect_to
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                if receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
+                answer = b'{"ok": true}' if status < 300 else b"x" * 5000
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} requests, got {len(self.received)}")
+
+
+def with_callback(body: dict, url: str, win_result_only: bool = False) -> dict:
+    return {**body, "callback": {"web_hook": url, "win_result_only": win_result_only}}
+
+
+def verify_signature(received, secret: str) -> None:
+    """Check the signature twice: with the Standard Webhooks library and by hand."""
+    Webhook(secret).verify(received.body, received.headers)
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{received.headers['webhook-id']}.{received.headers['webhook-timestamp']}.".encode() + received.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert f"v1,{expected}" in received.headers["webhook-signature"].split(" ")
