@@ -22,6 +22,7 @@ from django.conf import settings
 
 from contributions.models import WalletConfig
 from portal import jsonutil
+from portal.cache import catalogue_seconds, ttl_cached
 from portal.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,16 @@ class WalletClient:
 
 
 def wallet_of(brand) -> WalletConfig | None:
-    config = WalletConfig.objects.select_related("brand").filter(brand=brand, enabled=True).first()
+    """The brand's enabled wallet. Kept per process like the rest of the catalogue
+    (CATALOGUE_CACHE_SECONDS): a change in the admin applies within that time."""
+    (config,) = _wallet_config(brand.pk)
     return config
+
+
+@ttl_cached(catalogue_seconds)
+def _wallet_config(brand_id: int) -> tuple[WalletConfig | None]:
+    # A tuple, so that "no wallet" (the common case of operator-funded brands) is kept too.
+    return (WalletConfig.objects.select_related("brand").filter(brand_id=brand_id, enabled=True).first(),)
 
 
 def socket_authenticate(*, brand, token: str, currency: str):

@@ -69,18 +69,25 @@ class EmbeddedScheduler(threading.Thread):
         self.periodic = periodic
         self.stopping = threading.Event()
 
-    def run(self) -> None:
+    def tasks(self) -> dict:
+        """name -> task. The apps' task modules are imported first, as a Celery worker does at
+        start: a web process may not have imported them yet (autodiscovery is lazy)."""
         from celery import current_app
 
+        current_app.loader.import_default_modules()
+        return {name: current_app.tasks[task_name] for name, (task_name, _) in self.periodic.items()}
+
+    def run(self) -> None:
+        tasks = self.tasks()
         due = {name: time.monotonic() + every for name, (_, every) in self.periodic.items()}
         while not self.stopping.wait(0.5):
             now = time.monotonic()
-            for name, (task_name, every) in self.periodic.items():
+            for name, (_, every) in self.periodic.items():
                 if now >= due[name]:
                     due[name] = now + every
                     try:
                         close_old_connections()
-                        current_app.tasks[task_name].apply(throw=False)
+                        tasks[name].apply(throw=False)
                     except Exception:  # noqa: BLE001 - one failing job must not stop the others
                         logger.exception("periodic task %s failed", name)
                     finally:

@@ -31,6 +31,7 @@ from contributions.services import payments
 from players.models import OptIn, Player, RaffleTicket
 from portal import jsonutil, live
 from portal.cache import TTLStore
+from portal.db import insert_new
 from portal.errors import DomainError, rejected
 from portal.models import Brand
 from portal.money import ZERO, convert, ledger, ledger_down, payout, plain, to_currency
@@ -252,27 +253,6 @@ def _players_seconds() -> float:
 _known_players = TTLStore(_players_seconds)
 
 
-def insert_new(obj) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in one round trip: True (and obj.pk
-    set) if the row is new, False if a unique key already holds it (a concurrent duplicate
-    waits here until the first one commits)."""
-    meta = type(obj)._meta
-    quote = connection.ops.quote_name
-    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = "default"
-    return True
-
-
 class DuplicateKey(Exception):
     def __init__(self, existing: Contribution) -> None:
         self.existing = existing
@@ -340,9 +320,8 @@ def _save(contribution: Contribution, plan: Plan) -> None:
 
 def _count_optin(plan: Plan) -> None:
     if plan.optin is not None and plan.optin.opted_in:
-        try:
-            with transaction.atomic():
-                OptIn.objects.filter(pk=plan.optin.pk).update(contribution_count=F("contribution_count") + 1)
+        try:  # no savepoint: a failure here aborts the whole contribution anyway
+            OptIn.objects.filter(pk=plan.optin.pk).update(contribution_count=F("contribution_count") + 1)
         except DatabaseError as exc:
             logger.exception("opt-in %s could not be updated", plan.optin.pk)
             raise DomainError("OPTIN_ERROR", "The player's opt-in record could not be updated", status=500) from exc

@@ -19,11 +19,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contributions.models import Contribution, WalletConfig, WalletTransaction, Win
 from contributions.wallet import WalletClient, WalletError, amount_text, wallet_of
 from portal import jsonutil
+from portal.db import insert_new
 from portal.errors import DomainError, rejected
 from portal.models import Brand
 
@@ -63,11 +65,10 @@ def _mark(tx: WalletTransaction, status: str, *, error: WalletError | None = Non
     fields = {"status": status, "claimed_until": None, "updated_at": timezone.now(), **extra}
     if error is not None:
         fields.update(error_status=error.status, error_code=error.code, error_message=error.message)
-    WalletTransaction.objects.filter(pk=tx.pk).update(**fields)
     if attempts:
-        from django.db.models import F
-
-        WalletTransaction.objects.filter(pk=tx.pk).update(attempts=F("attempts") + attempts)
+        fields["attempts"] = F("attempts") + attempts
+    WalletTransaction.objects.filter(pk=tx.pk).update(**fields)
+    tx.status = status
 
 
 # --- Debits -------------------------------------------------------------------------------
@@ -96,15 +97,14 @@ def debit_for(plan) -> WalletTransaction | None:
         tx = latest  # outcome unknown: ask again with the same transaction id
     else:
         attempt = 1 + sum(t.status in (Status.FAILED, Status.CANCELLED) for t in earlier)
-        tx, _ = WalletTransaction.objects.get_or_create(
-            transaction_id=f"dbt-{key[:32]}-{attempt}",
-            defaults={
-                "round_key": key, "kind": WalletTransaction.Kind.DEBIT, "brand": brand,
-                "player_ref": request.player_id, "token": request.token, "amount": plan.amount,
-                "currency": request.currency, "gameround_id": request.gameround_id, "jackpot": plan.instance,
-                "metadata_json": request.metadata_json, "round_closed": False,
-            },
+        tx = WalletTransaction(
+            transaction_id=f"dbt-{key[:32]}-{attempt}", round_key=key, kind=WalletTransaction.Kind.DEBIT,
+            brand=brand, player_ref=request.player_id, token=request.token, amount=plan.amount,
+            currency=request.currency, gameround_id=request.gameround_id, jackpot=plan.instance,
+            metadata_json=request.metadata_json, round_closed=False,
         )
+        if not insert_new(tx):  # a concurrent duplicate created it first: use theirs
+            tx = WalletTransaction.objects.get(transaction_id=tx.transaction_id)
     with WalletClient(config) as client:
         if config.authenticate_contributions:
             _check_player(client, request)
@@ -117,7 +117,6 @@ def debit_for(plan) -> WalletTransaction | None:
             raise error.as_domain_error() from error
         attempts = client.last_attempts
     _mark(tx, Status.SUCCEEDED, attempts=attempts, error_status=None, error_code="", error_message="")
-    tx.refresh_from_db()
     return tx
 
 
@@ -133,11 +132,14 @@ def _check_player(client: WalletClient, request) -> None:
 
 def debit_link(debit: WalletTransaction, contribution: Contribution) -> None:
     """Inside the contribution's transaction: the Debit must still stand, and is now its own."""
-    locked = WalletTransaction.objects.select_for_update().get(pk=debit.pk)
-    if locked.status != Status.SUCCEEDED or locked.contribution_id not in (None, contribution.pk):
+    # One conditional UPDATE: it takes the row lock, so a concurrent cancel either ran before
+    # (status changed: nothing updated) or waits for this transaction (and then finds it linked).
+    linked = WalletTransaction.objects.filter(
+        Q(contribution__isnull=True) | Q(contribution=contribution), pk=debit.pk, status=Status.SUCCEEDED,
+    ).update(contribution=contribution)
+    if not linked:
         raise DomainError("WALLET_DEBIT_CANCELLED",
                           "The debit was cancelled before the contribution was recorded; send it again", status=409)
-    WalletTransaction.objects.filter(pk=debit.pk).update(contribution=contribution)
 
 
 def debit_cancel(debit: WalletTransaction, *, cause: DomainError | None = None) -> bool:

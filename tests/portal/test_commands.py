@@ -96,3 +96,21 @@ def test_production_refuses_to_start_without_its_secrets():
                             text=True, timeout=120)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_embedded_scheduler_finds_every_periodic_task_in_a_fresh_web_process():
+    """`make run` has no worker: its scheduler runs the periodic table itself, in a process
+    that has imported no task module yet (this once logged NotRegistered every 5 s)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    script = ("import django; django.setup()\n"
+              "from portal.celery import PERIODIC\n"
+              "from portal.tasks import EmbeddedScheduler\n"
+              "print(' '.join(sorted(EmbeddedScheduler(PERIODIC).tasks())))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+
+    from portal.celery import PERIODIC
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == sorted(PERIODIC)

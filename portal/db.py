@@ -1,0 +1,24 @@
+"""Database helpers the ORM does not offer."""
+
+from django.db import connection
+
+
+def insert_new(obj) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in one round trip: True (and obj.pk
+    set) if the row is new, False if a unique key already holds it (a concurrent duplicate
+    waits here until the first one commits)."""
+    meta = type(obj)._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = "default"
+    return True

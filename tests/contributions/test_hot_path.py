@@ -1,0 +1,78 @@
+"""The contribution hot path: how many queries one contribution costs, and what the
+per-process catalogue cache may and may not remember."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from contributions.models import Contribution
+from players.services import optin_set
+from portal.cache import clear_all
+from sources import services as catalogue
+from sources.models import JackpotInstance
+from tests import factories
+from tests.conftest import body_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Queries one contribution costs once the catalogue and the player are known (Django counts
+# BEGIN and COMMIT too). An operator-funded contribution through a source to a three-pot
+# HitRate jackpot, no pot hit:
+#   the player's opt-in (it may set the contribution value), BEGIN, the contribution's
+#   insert (ON CONFLICT DO NOTHING: the idempotency check), one statement that locks the pots
+#   in key order, adds the increments, writes the ledger and re-reads the instance's state
+#   and raffle period (one CTE), COMMIT.
+OPERATOR_FUNDED = 5
+# A player-funded (opt-in) side bet at a wallet adds: the round's earlier Debits, the Debit's
+# insert, its outcome, the Debit linked inside the transaction, the opt-in's counter.
+PLAYER_FUNDED_WITH_WALLET = 10
+
+
+@pytest.fixture
+def cached(settings):
+    """The production setting: the catalogue is kept in each process for a while."""
+    settings.CATALOGUE_CACHE_SECONDS = 60
+    clear_all()
+    yield
+    clear_all()
+
+
+def test_an_operator_funded_contribution_costs_a_fixed_handful_of_queries(cached, gateway, contribution, world,
+                                                                          django_assert_num_queries):
+    warm = gateway.contribute(contribution(source_id="casino-sitewide", player_id="regular"))
+    assert warm.status_code == 200, warm.content  # the first one reads the catalogue and creates the player
+
+    with django_assert_num_queries(OPERATOR_FUNDED):
+        response = gateway.contribute(contribution(source_id="casino-sitewide", player_id="regular"))
+
+    assert response.status_code == 200, response.content
+    assert body_of(response)["contribution_amount"] == D("0.10")
+
+
+def test_a_side_bet_debited_at_the_wallet_costs_a_fixed_handful_of_queries(cached, gateway, contribution, currencies, operator,
+                                                                           brand1, wallet, django_assert_num_queries):
+    jackpot = factories.three_pot_instance(operator=operator, opt_in_required=True,
+                                           contribution_type=JackpotInstance.ContributionType.FIXED,
+                                           contribution_value=D("0.10"))
+    optin_set(brand=brand1, player_id="regular", instance=jackpot, opt_in=True, contribution_value=None,
+              currency="EUR", country="MT", actor=None, reason="test")
+    warm = gateway.contribute(contribution(instance_id=str(jackpot.pk), player_id="regular"))
+    assert warm.status_code == 200, warm.content
+
+    with django_assert_num_queries(PLAYER_FUNDED_WITH_WALLET):
+        response = gateway.contribute(contribution(instance_id=str(jackpot.pk), player_id="regular"))
+
+    assert response.status_code == 200, response.content
+    assert wallet.balance("regular") == D("1000000") - D("0.20")
+
+
+def test_pausing_a_jackpot_refuses_the_next_contribution_despite_the_cache(cached, gateway, contribution, world):
+    assert gateway.contribute(contribution(source_id="casino-sitewide")).status_code == 200
+
+    catalogue.instance_set_state(instance=world["sitewide"], state=JackpotInstance.State.PAUSED, actor=None,
+                                 reason="maintenance")
+    response = gateway.contribute(contribution(source_id="casino-sitewide"))
+
+    assert response.status_code != 200
+    assert body_of(response)["message"].startswith("InstanceNotActive")
+    assert Contribution.objects.filter(jackpot=world["sitewide"]).count() == 1
