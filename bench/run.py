@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -30,6 +31,9 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpuprofile  # noqa: E402 - bench/cpuprofile.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -102,6 +106,7 @@ class Stack:
 
 def wrk(args, env_extra: dict, seconds: float) -> dict:
     env = {**os.environ, **env_extra}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         ["wrk", "-t", "2", "-c", str(args.concurrency), "-d", f"{int(seconds)}s", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "contribute.lua"), f"http://127.0.0.1:{WEB}"],
@@ -109,6 +114,8 @@ def wrk(args, env_extra: dict, seconds: float) -> dict:
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     result["per_second"] = result["requests"] / (result["duration_us"] / 1e6)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk has exited: its CPU is ours to read
+    cpuprofile.LOAD_SECONDS += (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
 
 
@@ -122,10 +129,14 @@ async def receive_webhooks(expected_after: callable, timeout: float) -> dict:
     from aiohttp import web
 
     arrivals: list[float] = []
+    seen: set[str] = set()
 
     async def hook(request):
         await request.read()
-        arrivals.append(time.monotonic())
+        webhook_id = request.headers.get("webhook-id", "")
+        if webhook_id not in seen:  # at-least-once delivery: count each webhook once
+            seen.add(webhook_id)
+            arrivals.append(time.monotonic())
         return web.Response(text="ok")
 
     app = web.Application()
@@ -142,14 +153,19 @@ async def receive_webhooks(expected_after: callable, timeout: float) -> dict:
 def async_run(args, base_env: dict) -> dict:
     async def scenario(arrivals, timeout):
         started = time.monotonic()
+        before = cpuprofile.cpu_snapshot()
         result = await asyncio.to_thread(wrk, args, {**base_env, "CALLBACK": f"http://127.0.0.1:{HOOK}/hook",
                                                      "PREFIX": f"async-{int(time.time())}"}, args.seconds)
-        accepted = result["requests"] - result["non2xx"]
+        # wrk stops counting at its deadline; requests in flight then are accepted too, so the
+        # database says how many webhooks to wait for.
+        accepted = int(run(["psql", f"{PG}/{DB}", "-tAc", "SELECT count(*) FROM contributions_contribution "
+                            "WHERE callback_url <> ''"], base_env).strip())
         deadline = time.monotonic() + timeout
         while len(arrivals) < accepted and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         result.update(accepted=accepted, delivered=len(arrivals),
-                      processed_per_second=len(arrivals) / ((arrivals[-1] if arrivals else started) - started or 1))
+                      processed_per_second=len(arrivals) / ((arrivals[-1] if arrivals else started) - started or 1),
+                      cpu=cpuprofile.cpu_report(before, cpuprofile.cpu_snapshot(), len(arrivals)))
         return result
 
     return asyncio.run(receive_webhooks(scenario, timeout=args.seconds * 20 + 120))
@@ -228,9 +244,22 @@ def main() -> None:
         wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"], "PREFIX": "warm"}, 3)
 
         log(f"sync, no wallet: {args.concurrency} connections, {args.seconds:g} s")
+        before = cpuprofile.cpu_snapshot()
         figures["sync"] = wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"],
                                      "PREFIX": "sync"}, args.seconds)
+        figures["sync_cpu"] = cpuprofile.cpu_report(before, cpuprofile.cpu_snapshot(), figures["sync"]["requests"])
         log("  " + sync_figures(figures["sync"]))
+
+        # The profile has a run of its own: a sampling profiler slows the process it samples.
+        log("sync again, with one web worker sampled by py-spy (not counted above)")
+        raw = stack.logs / "web-profile.raw"
+        raw.unlink(missing_ok=True)
+        spy = cpuprofile.sample(cpuprofile.web_pids()[-1], 8, raw)
+        wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"], "PREFIX": "profiled"},
+            10)
+        if spy is not None:
+            spy.wait(timeout=60)
+        figures["sync_profile"] = cpuprofile.summarise(raw)
 
         log("sync, with a wallet (a Debit at the reference wallet per contribution)")
         figures["sync_wallet"] = wrk(args, {**base, "BRAND": data["wallet_brand"], "INSTANCE": data["player_funded"],
@@ -266,6 +295,23 @@ def main() -> None:
     report(args, figures)
 
 
+def cpu_line(title: str, cpu: dict) -> str:
+    parts = ", ".join(f"{group} {ms:.2f}" for group, ms in cpu["ms_per_request"].items())
+    total = sum(cpu["ms_per_request"].values())
+    return f"- {title}: {total:.2f} ms of CPU in all ({parts}); the machine was {cpu['machine_busy']:.0%} busy."
+
+
+def where_time_goes(figures: dict) -> list[str]:
+    lines = ["Where the time goes (CPU ms per contribution, from /proc):", "",
+             cpu_line("sync, no wallet", figures["sync_cpu"]),
+             cpu_line("async, per contribution processed end to end", figures["async"]["cpu"])]
+    if figures.get("sync_profile"):
+        lines += ["", "One web worker under the sync load (py-spy, on-CPU samples by the package of the running "
+                      "frame):", ""]
+        lines += [f"- {share:.0%} {label}" for label, share in figures["sync_profile"]]
+    return [*lines, ""]
+
+
 def report(args, figures: dict) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -293,6 +339,7 @@ def report(args, figures: dict) -> None:
         f"| raw PostgreSQL ceiling | {c['per_second']:.0f} tx/s · our sync = {figures['ratio']:.2f} of it | ≥ 0.35 |",
         f"| reconciliation | {'exact' if figures['reconcile_ok'] else 'DIFFERENCES'} | exact |",
         "",
+        *where_time_goes(figures),
     ]
     text = "\n".join(lines)
     print("\n" + text)

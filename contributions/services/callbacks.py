@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Subquery
+from django.db.models import Case, F, When
 from django.utils import timezone
 
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
@@ -102,19 +102,19 @@ def contribution_process(contribution_id: int) -> int:
     debited: list[int] = []
     done = 0
     with transaction.atomic():
+        # This task's own row first, then the oldest waiting; rows another worker holds are
+        # skipped while locking, so concurrent workers take disjoint batches.
         rows = list(
             Contribution.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("brand__operator", "player")
             .filter(status=Contribution.Status.ACCEPTED)
-            .filter(Q(pk=contribution_id) | Q(pk__in=Subquery(
-                Contribution.objects.filter(status=Contribution.Status.ACCEPTED).order_by("id")
-                .values("pk")[:batch_size])))
-            .order_by("id")[:batch_size]
+            .order_by(Case(When(pk=contribution_id, then=0), default=1), "id")[:batch_size]
         )
+        Contribution.objects.filter(pk__in=[row.pk for row in rows]).update(
+            process_attempts=F("process_attempts") + 1)
         deliveries = []
         for row in rows:
             row.process_attempts += 1
-            Contribution.objects.filter(pk=row.pk).update(process_attempts=row.process_attempts)
             outcome = _process_locked(row, deliveries)
             if outcome == "debit":
                 debited.append(row.pk)
