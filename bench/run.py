@@ -157,7 +157,8 @@ def async_run(args, base_env: dict) -> dict:
         result = await asyncio.to_thread(wrk, args, {**base_env, "CALLBACK": f"http://127.0.0.1:{HOOK}/hook",
                                                      "PREFIX": f"async-{int(time.time())}"}, args.seconds)
         # wrk stops counting at its deadline; requests in flight then are accepted too, so the
-        # database says how many webhooks to wait for.
+        # database says how many webhooks to wait for (once those last requests are in).
+        await asyncio.sleep(2)
         accepted = int(run(["psql", f"{PG}/{DB}", "-tAc", "SELECT count(*) FROM contributions_contribution "
                             "WHERE callback_url <> ''"], base_env).strip())
         deadline = time.monotonic() + timeout
