@@ -12,6 +12,7 @@ from sources import services as catalogue
 from sources.models import JackpotInstance
 from tests import factories
 from tests.conftest import body_of
+from tests.contributions.conftest import NEVER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,9 +52,13 @@ def test_an_operator_funded_contribution_costs_a_fixed_handful_of_queries(cached
 
 def test_a_side_bet_debited_at_the_wallet_costs_a_fixed_handful_of_queries(cached, gateway, contribution, currencies, operator,
                                                                            brand1, wallet, django_assert_num_queries):
-    jackpot = factories.three_pot_instance(operator=operator, opt_in_required=True,
-                                           contribution_type=JackpotInstance.ContributionType.FIXED,
-                                           contribution_value=D("0.10"))
+    pot = factories.hit_rate_pot  # pots that practically never hit: a win takes the other path
+    jackpot = factories.make_instance(
+        operator=operator, opt_in_required=True, contribution_type=JackpotInstance.ContributionType.FIXED,
+        contribution_value=D("0.10"),
+        pots=[pot("minor", share="0.25", seed="10", magic=NEVER, tier=1),
+              pot("major", share="0.25", seed="100", magic=NEVER, tier=2),
+              pot("mega", share="0.2", seed="1000", magic=NEVER, tier=3)])
     optin_set(brand=brand1, player_id="regular", instance=jackpot, opt_in=True, contribution_value=None,
               currency="EUR", country="MT", actor=None, reason="test")
     warm = gateway.contribute(contribution(instance_id=str(jackpot.pk), player_id="regular"))
