@@ -205,7 +205,10 @@ class Simulation:
                 self.tally.refused["NO_RESPONSE"] += 1
             return
         elapsed = (time.perf_counter() - started) * 1000
-        result = jsonutil.loads(response.content) if response.content else {}
+        try:
+            result = jsonutil.loads(response.content) if response.content else {}
+        except ValueError:  # not JSON (a proxy's error page, say): counted by its status
+            result = {}
         with self.tally_lock:
             self.tally.latencies_ms.append(elapsed)
             if response.status_code != 200:
