@@ -93,6 +93,9 @@ class Stack:
                 time.sleep(0.5)
         raise RuntimeError("the web server did not come up; see var/bench/web.log")
 
+    def pid(self, name: str) -> int:
+        return next(process.pid for process_name, process in self.processes if process_name == name)
+
     def down(self) -> None:
         for _, process in self.processes:
             if process.poll() is None:
@@ -158,9 +161,12 @@ def async_run(args, base_env: dict) -> dict:
                                                      "PREFIX": f"async-{int(time.time())}"}, args.seconds)
         # wrk stops counting at its deadline; requests in flight then are accepted too, so the
         # database says how many webhooks to wait for (once those last requests are in).
-        await asyncio.sleep(2)
-        accepted = int(run(["psql", f"{PG}/{DB}", "-tAc", "SELECT count(*) FROM contributions_contribution "
-                            "WHERE callback_url <> ''"], base_env).strip())
+        accepted, previous = -1, -2
+        while accepted != previous:  # until the requests still in flight when wrk stopped are in
+            await asyncio.sleep(1)
+            previous, accepted = accepted, int(run(["psql", f"{PG}/{DB}", "-tAc", "SELECT count(*) FROM "
+                                                    "contributions_contribution WHERE callback_url <> ''"],
+                                                   base_env).strip())
         deadline = time.monotonic() + timeout
         while len(arrivals) < accepted and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -255,11 +261,15 @@ def main() -> None:
         log("sync again, with one web worker sampled by py-spy (not counted above)")
         raw = stack.logs / "web-profile.raw"
         raw.unlink(missing_ok=True)
-        spy = cpuprofile.sample(cpuprofile.web_pids()[-1], 8, raw)
+        workers = cpuprofile.web_pids() or [stack.pid("web")]  # one worker: uvicorn has no supervisor
+        spy = cpuprofile.sample(workers[-1], 8, raw)
         wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"], "PREFIX": "profiled"},
             10)
         if spy is not None:
-            spy.wait(timeout=60)
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
         figures["sync_profile"] = cpuprofile.summarise(raw)
 
         log("sync, with a wallet (a Debit at the reference wallet per contribution)")

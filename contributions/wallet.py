@@ -145,11 +145,18 @@ class WalletClient:
                          final_statuses=frozenset({404}))
 
 
-def wallet_of(brand) -> WalletConfig | None:
-    """The brand's enabled wallet. Kept per process like the rest of the catalogue
-    (CATALOGUE_CACHE_SECONDS): a change in the admin applies within that time."""
+def wallet_of(brand, *, fresh: bool = False) -> WalletConfig | None:
+    """The brand's enabled wallet. The hot path keeps it per process like the rest of the
+    catalogue (CATALOGUE_CACHE_SECONDS; a save clears this process's copy at once, other
+    processes within that time); `fresh` reads it now (cancels, credits, sweepers)."""
+    if fresh:
+        return WalletConfig.objects.select_related("brand").filter(brand=brand, enabled=True).first()
     (config,) = _wallet_config(brand.pk)
     return config
+
+
+def wallet_config_forget(**kwargs) -> None:
+    _wallet_config.cache_clear()
 
 
 @ttl_cached(catalogue_seconds)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import requests
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from portal import jsonutil
@@ -74,10 +75,14 @@ class ServiceSocket:
 
     def __init__(self, url: str, token: str, tally: Tally) -> None:
         ws_url = url.replace("http", "ws", 1) + f"/v1/events/service?token={quote(token)}"
-        self.connection = connect(ws_url, open_timeout=10, max_size=None)
+        try:
+            self.connection = connect(ws_url, open_timeout=10, max_size=None)
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise SimulationError(f"The service WebSocket {ws_url.split('?')[0]} refused us: {exc}") from exc
         self.tally = tally
         self.replies: queue.Queue = queue.Queue()
         self.pending: tuple | None = None  # what the current request waits for
+        self.closed = threading.Event()
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -85,15 +90,22 @@ class ServiceSocket:
     def _read(self) -> None:
         try:
             for text in self.connection:
-                message = jsonutil.loads(text)
-                with self.lock:
-                    pending = self.pending
-                if pending is not None and self._answers(message, pending):
-                    self.replies.put(message)
-                elif message.get("msg_type") == "Event":
-                    self.tally.events[message["msg_name"]] += 1
-        except Exception:  # noqa: BLE001 - the socket closed; requests waiting time out
-            return
+                try:
+                    message = jsonutil.loads(text)
+                    if not isinstance(message, dict):
+                        continue
+                    with self.lock:
+                        pending = self.pending
+                    if pending is not None and self._answers(message, pending):
+                        self.replies.put(message)
+                    elif message.get("msg_type") == "Event":
+                        self.tally.events[str(message.get("msg_name"))] += 1
+                except ValueError:
+                    continue  # one unreadable frame is not the end of the socket
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
 
     @staticmethod
     def _answers(message: dict, pending: tuple) -> bool:
@@ -109,17 +121,23 @@ class ServiceSocket:
     def request(self, name: str, body: dict) -> dict:
         """Send one request and wait for its answer; RATE_LIMITED answers are retried after a pause."""
         while True:
+            if self.closed.is_set():
+                raise SimulationError("The portal closed the service WebSocket")
+            while not self.replies.empty():  # a late answer to an earlier request is not this one's
+                self.replies.get_nowait()
             with self.lock:
                 self.pending = (name, body.get("player_id"), body.get("instance_id"))
-            self.connection.send(jsonutil.dumps({name: body}))
             try:
+                self.connection.send(jsonutil.dumps({name: body}))
                 reply = self.replies.get(timeout=self.REPLY_TIMEOUT)
+            except ConnectionClosed as exc:
+                raise SimulationError("The portal closed the service WebSocket") from exc
             except queue.Empty:
                 reply = {"msg_type": "Error", "data": {"code": "NO_REPLY", "message": f"{name}: no answer"}}
             finally:
                 with self.lock:
                     self.pending = None
-            if reply.get("msg_type") == "Error" and reply["data"].get("code") == "RATE_LIMITED":
+            if reply.get("msg_type") == "Error" and (reply.get("data") or {}).get("code") == "RATE_LIMITED":
                 time.sleep(0.25)
                 continue
             return reply
@@ -148,6 +166,7 @@ class Simulation:
         self.run_id = secrets.token_hex(4)
         self.progress = progress or (lambda stage, total: _Silent())
         self.tally = Tally()
+        self.warnings: list[str] = []
         self.local = threading.local()
         self.tally_lock = threading.Lock()
         self.token = ""
@@ -176,7 +195,8 @@ class Simulation:
         """Which jackpot each brand reaches through each source (sources: the operator's, unless given)."""
         if not self.source_ids:
             response = self.session().get(f"{self.url}/v1/thrillpots/sources", timeout=10)
-            response.raise_for_status()
+            if response.status_code != 200:
+                raise SimulationError(f"Listing sources failed ({response.status_code}): {response.text[:200]}")
             self.source_ids = [s["source_id"] for s in jsonutil.loads(response.content)]
         for brand_id in self.brands:
             for source_id in self.source_ids:
@@ -185,16 +205,19 @@ class Simulation:
                     params={"country_code": self.country}, timeout=10)
                 if response.status_code == 200:
                     self.tally.routes[(brand_id, source_id)] = jsonutil.loads(response.content)["id"]
-        if not self.tally.routes:
+        unreachable = [b for b in self.brands if not any(brand == b for brand, _ in self.tally.routes)]
+        if len(unreachable) == len(self.brands):
             raise SimulationError(f"No jackpot is reachable from {', '.join(self.source_ids) or 'any source'} "
                                   f"for {', '.join(self.brands)}.")
+        if unreachable:  # their players would have nothing to bet on
+            self.warnings.append(f"no jackpot reachable for {', '.join(unreachable)}: no players there")
+            self.brands = [b for b in self.brands if b not in unreachable]
 
-    def contribute(self, number: int, player: Player, source_id: str) -> None:
+    def contribute(self, number: int, player: Player, source_id: str, wager: Decimal) -> None:
         body = {
             "token": player.token, "brand_id": player.brand_id, "player_id": player.player_id,
             "player_country": player.country, "source_id": source_id,
-            "gameround_id": f"sim-{self.run_id}-{number}", "currency": player.currency,
-            "base_wager": self.random.choice(WAGER_STEPS),
+            "gameround_id": f"sim-{self.run_id}-{number}", "currency": player.currency, "base_wager": wager,
         }
         started = time.perf_counter()
         try:
@@ -209,6 +232,8 @@ class Simulation:
             result = jsonutil.loads(response.content) if response.content else {}
         except ValueError:  # not JSON (a proxy's error page, say): counted by its status
             result = {}
+        if response.status_code == 200 and "contribution_amount" not in result:
+            response.status_code = 502  # not an answer of the contribution API
         with self.tally_lock:
             self.tally.latencies_ms.append(elapsed)
             if response.status_code != 200:
@@ -250,7 +275,8 @@ class Simulation:
         plan = []
         for number in range(self.contributions):
             player = self.random.choice(players)
-            plan.append((number, player, self.random.choice(sorted(by_brand[player.brand_id]))))
+            plan.append((number, player, self.random.choice(sorted(by_brand[player.brand_id])),
+                         self.random.choice(WAGER_STEPS)))
         with self.progress("contributions", len(plan)) as bar, ThreadPoolExecutor(self.concurrency) as pool:
             for _ in pool.map(lambda job: self.contribute(*job), plan):
                 bar.update(1)

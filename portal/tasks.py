@@ -78,7 +78,14 @@ class EmbeddedScheduler(threading.Thread):
         return {name: current_app.tasks[task_name] for name, (task_name, _) in self.periodic.items()}
 
     def run(self) -> None:
-        tasks = self.tasks()
+        tasks = None
+        while tasks is None:
+            try:
+                tasks = self.tasks()
+            except Exception:  # noqa: BLE001 - say why, and try again rather than stop for good
+                logger.exception("the periodic tasks could not be loaded; retrying in 30 s")
+                if self.stopping.wait(30):
+                    return
         due = {name: time.monotonic() + every for name, (_, every) in self.periodic.items()}
         while not self.stopping.wait(0.5):
             now = time.monotonic()

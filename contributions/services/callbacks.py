@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, When
+from django.db.models import F
 from django.utils import timezone
 
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
@@ -102,14 +102,14 @@ def contribution_process(contribution_id: int) -> int:
     debited: list[int] = []
     done = 0
     with transaction.atomic():
-        # This task's own row first, then the oldest waiting; rows another worker holds are
-        # skipped while locking, so concurrent workers take disjoint batches.
-        rows = list(
-            Contribution.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("brand__operator", "player")
-            .filter(status=Contribution.Status.ACCEPTED)
-            .order_by(Case(When(pk=contribution_id, then=0), default=1), "id")[:batch_size]
-        )
+        # This task's own row first, then the oldest waiting (the id index, no sort of the
+        # backlog); rows another worker holds are skipped while locking, so concurrent workers
+        # take disjoint batches.
+        waiting = (Contribution.objects.select_for_update(skip_locked=True, of=("self",))
+                   .select_related("brand__operator", "player").filter(status=Contribution.Status.ACCEPTED))
+        rows = list(waiting.filter(pk=contribution_id))
+        if batch_size > len(rows):
+            rows += list(waiting.exclude(pk=contribution_id).order_by("id")[:batch_size - len(rows)])
         Contribution.objects.filter(pk__in=[row.pk for row in rows]).update(
             process_attempts=F("process_attempts") + 1)
         deliveries = []

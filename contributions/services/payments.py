@@ -61,14 +61,22 @@ def _exponent(code: str) -> int:
     return Currency.objects.filter(pk=code).values_list("exponent", flat=True).first() or iso_exponent(code)
 
 
-def _mark(tx: WalletTransaction, status: str, *, error: WalletError | None = None, attempts: int = 0, **extra) -> None:
+def _mark(tx: WalletTransaction, status: str, *, error: WalletError | None = None, attempts: int = 0,
+          only_from: tuple = (), **extra) -> bool:
+    """Record an outcome (only over one of the `only_from` statuses, if given); False if the
+    row had moved on meanwhile."""
     fields = {"status": status, "claimed_until": None, "updated_at": timezone.now(), **extra}
     if error is not None:
         fields.update(error_status=error.status, error_code=error.code, error_message=error.message)
     if attempts:
         fields["attempts"] = F("attempts") + attempts
-    WalletTransaction.objects.filter(pk=tx.pk).update(**fields)
+    rows = WalletTransaction.objects.filter(pk=tx.pk)
+    if only_from:
+        rows = rows.filter(status__in=only_from)
+    if not rows.update(**fields):
+        return False
     tx.status = status
+    return True
 
 
 # --- Debits -------------------------------------------------------------------------------
@@ -95,6 +103,8 @@ def debit_for(plan) -> WalletTransaction | None:
                           status=503)
     if latest is not None and latest.status in (Status.PENDING, Status.SENDING):
         tx = latest  # outcome unknown: ask again with the same transaction id
+        # Touched, so the orphan sweeper does not cancel it while we ask.
+        WalletTransaction.objects.filter(pk=tx.pk).update(updated_at=timezone.now())
     else:
         attempt = 1 + sum(t.status in (Status.FAILED, Status.CANCELLED) for t in earlier)
         tx = WalletTransaction(
@@ -116,7 +126,11 @@ def debit_for(plan) -> WalletTransaction | None:
                 _cancel(tx, client)
             raise error.as_domain_error() from error
         attempts = client.last_attempts
-    _mark(tx, Status.SUCCEEDED, attempts=attempts, error_status=None, error_code="", error_message="")
+    if not _mark(tx, Status.SUCCEEDED, attempts=attempts, error_status=None, error_code="", error_message="",
+                 only_from=(Status.PENDING, Status.SENDING)):
+        # The sweeper cancelled it meanwhile (the money is back with the player): not paid for.
+        raise DomainError("WALLET_DEBIT_CANCELLED",
+                          "The debit was cancelled before the contribution was recorded; send it again", status=409)
     return tx
 
 
@@ -145,7 +159,7 @@ def debit_link(debit: WalletTransaction, contribution: Contribution) -> None:
 def debit_cancel(debit: WalletTransaction, *, cause: DomainError | None = None) -> bool:
     """Cancel a Debit whose contribution could not be recorded (unless a rule for the cause
     says must_cancel: false). Only Debits without a contribution are ever cancelled."""
-    config = wallet_of(debit.brand)
+    config = wallet_of(debit.brand, fresh=True)
     if config is None:
         return False
     if cause is not None and not config.rule(cause.status, cause.code)["must_cancel"]:
@@ -197,7 +211,7 @@ def credit_prepare(*, win: Win, contribution: Contribution | None, brand: Brand,
                    token: str = "", amount=None, gameround_id: str = "", metadata_json: str | None = None
                    ) -> WalletTransaction | None:
     """Inside the transaction that records a win: the Credit row (sent after commit)."""
-    config = wallet_of(brand)
+    config = wallet_of(brand, fresh=True)
     if config is None:
         return None
     tx = WalletTransaction.objects.create(
@@ -229,7 +243,7 @@ def credit_send(tx_id: int) -> WalletTransaction | None:
     tx = WalletTransaction.objects.select_related("brand").filter(pk=tx_id, kind=WalletTransaction.Kind.CREDIT).first()
     if tx is None:
         return None
-    config: WalletConfig | None = wallet_of(tx.brand)
+    config: WalletConfig | None = wallet_of(tx.brand, fresh=True)
     if config is None:
         return None
     hold = config.timeout_seconds * (config.retry_limit + 1) + 60

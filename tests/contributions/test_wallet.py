@@ -180,6 +180,30 @@ def test_a_debit_orphaned_by_a_killed_process_is_cancelled_by_the_sweeper(wallet
     assert wallet.balance("player_00001") == D("1000000")
 
 
+def test_a_debit_the_sweeper_cancelled_during_the_call_does_not_fund_a_contribution(wallet, rare_side_bet, brand1,
+                                                                                   gateway, contribution, monkeypatch):
+    """The wallet answers the Debit, but meanwhile the orphan sweeper has cancelled the row
+    (a call slower than WALLET_ORPHAN_SECONDS): the late success must not overwrite it."""
+    opted_in(brand1, rare_side_bet)
+    from contributions.wallet import WalletClient
+
+    answer = WalletClient.transaction
+
+    def sweeper_wins_the_race(self, body):
+        result = answer(self, body)
+        WalletTransaction.objects.filter(transaction_id=body["transaction_id"]).update(
+            status=WalletTransaction.Status.CANCELLED)
+        return result
+
+    monkeypatch.setattr(WalletClient, "transaction", sweeper_wins_the_race)
+
+    response = gateway.contribute(contribution(instance_id=str(rare_side_bet.pk)))
+
+    assert (response.status_code, body_of(response)["code"]) == (409, "WALLET_DEBIT_CANCELLED")
+    assert WalletTransaction.objects.get().status == WalletTransaction.Status.CANCELLED
+    assert not Contribution.objects.exists() and not PotIncrement.objects.exists()
+
+
 def test_the_sweeper_never_cancels_a_debit_that_has_its_contribution(wallet, rare_side_bet, brand1, gateway,
                                                                       contribution, settings):
     opted_in(brand1, rare_side_bet)

@@ -76,3 +76,16 @@ def test_simulation_with_wrong_credentials_says_so(catalogue):
     with AsgiServer() as server, pytest.raises(CommandError, match="Service login refused"):
         call_command("simulate", "--url", server.http, "--username", "integration", "--password", "wrong",
                      "-v0", stdout=StringIO())
+
+
+def test_a_brand_that_reaches_no_jackpot_gets_no_players_and_a_note(catalogue, brand1, brand2):
+    """brand2 is not allowed on either jackpot: its players would have nothing to bet on."""
+    for instance in JackpotInstance.objects.all():
+        instance.allowed_brands.set([brand1])
+    with AsgiServer() as server:
+        output = simulate(server, "--brand", "thrilltech:brand2", "--players", "4", "--contributions", "12",
+                          "--opt-in-share", "1")
+
+    assert "no jackpot reachable for thrilltech:brand2" in output
+    assert Contribution.objects.count() == 12
+    assert not Contribution.objects.filter(brand=brand2).exists()

@@ -55,5 +55,7 @@ class Command(BaseCommand):
         except SimulationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Simulation {simulation.run_id} against {options['url']}:"))
+        for warning in simulation.warnings:
+            self.stdout.write(self.style.WARNING(f"  note: {warning}"))
         for line in summary_lines(tally):
             self.stdout.write(f"  {line}")
