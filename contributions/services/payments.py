@@ -125,12 +125,18 @@ def debit_for(plan) -> WalletTransaction | None:
             if error.must_cancel:
                 _cancel(tx, client)
             raise error.as_domain_error() from error
-        attempts = client.last_attempts
-    if not _mark(tx, Status.SUCCEEDED, attempts=attempts, error_status=None, error_code="", error_message="",
-                 only_from=(Status.PENDING, Status.SENDING)):
-        # The sweeper cancelled it meanwhile (the money is back with the player): not paid for.
-        raise DomainError("WALLET_DEBIT_CANCELLED",
-                          "The debit was cancelled before the contribution was recorded; send it again", status=409)
+        if not _mark(tx, Status.SUCCEEDED, attempts=client.last_attempts, error_status=None, error_code="",
+                     error_message="", only_from=(Status.PENDING, Status.SENDING)):
+            # The orphan sweeper cancelled the row while the wallet was answering. The wallet may
+            # have recorded this Debit after that cancel: cancel it again (idempotent there).
+            try:
+                client.cancel(transaction_id=tx.transaction_id, player_id=tx.player_ref)
+            except WalletError as error:
+                logger.error("debit %s was cancelled during its call and could not be cancelled again at the "
+                             "wallet: %s", tx.transaction_id, error)
+            raise DomainError("WALLET_DEBIT_CANCELLED",
+                              "The debit was cancelled before the contribution was recorded; send it again",
+                              status=409)
     return tx
 
 

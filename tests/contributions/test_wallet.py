@@ -201,6 +201,8 @@ def test_a_debit_the_sweeper_cancelled_during_the_call_does_not_fund_a_contribut
 
     assert (response.status_code, body_of(response)["code"]) == (409, "WALLET_DEBIT_CANCELLED")
     assert WalletTransaction.objects.get().status == WalletTransaction.Status.CANCELLED
+    # The wallet had recorded the Debit after the sweeper's cancel: it is cancelled again.
+    assert wallet.balance("player_00001") == D("1000000")
     assert not Contribution.objects.exists() and not PotIncrement.objects.exists()
 
 
