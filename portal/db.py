@@ -22,3 +22,16 @@ def insert_new(obj) -> bool:
     obj._state.adding = False
     obj._state.db = "default"
     return True
+
+
+def insert_parts(obj) -> tuple[str, str, list]:
+    """(columns, typed placeholders, values) of an INSERT of `obj`, for statements that
+    insert it as a part of something larger. Placeholders carry their column's type, so
+    the row can also be inserted from a SELECT."""
+    meta = type(obj)._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    return columns, placeholders, values

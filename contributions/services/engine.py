@@ -268,7 +268,8 @@ def tickets_accrue(*, instance: JackpotInstance, period: int, player: Player, co
     return after - before
 
 
-def contribution_apply(plan: Plan, *, contribution: Contribution, player: Player, debit=None) -> Outcome:
+def contribution_apply(plan: Plan, *, contribution: Contribution, player: Player, debit=None,
+                       draws: dict | None = None) -> Outcome:
     """Steps 4-8 of SPEC 2.4 inside the caller's transaction. `contribution` is saved here
     (inserted if new, updated if it was an accepted async row).
 
@@ -280,17 +281,26 @@ def contribution_apply(plan: Plan, *, contribution: Contribution, player: Player
     """
     now = timezone.now()
     pots = list(plan.instance.pots.all())
-    draws = {}
-    if connection.vendor == "postgresql" and pots and all(
-            p.mechanic == Pot.Mechanic.HIT_RATE and p.cap is None for p in pots) and not plan.instance.is_raffle:
-        draws = {p.pk: mechanics.draw_for(p, contribution_base=plan.amount_base, value_after=p.current_value)
-                 for p in pots}
-        if not any(d.hit for d in draws.values()):
-            return _apply_unlocked(plan, contribution=contribution, player=player, debit=debit, pots=pots,
-                                   draws=draws, now=now)
+    if draws is None:
+        draws = draws_in_advance(plan)
+    if draws and not any(d.hit for d in draws.values()):
+        return _apply_unlocked(plan, contribution=contribution, player=player, debit=debit, pots=pots,
+                               draws=draws, now=now)
     # Draws already made for this contribution are kept: drawing again after a hit would be a
     # second chance for the house.
     return _apply_locked(plan, contribution=contribution, player=player, debit=debit, draws=draws, now=now)
+
+
+def draws_in_advance(plan: Plan) -> dict:
+    """HitRate draws need no pot value, so they can be made before anything is locked (on
+    PostgreSQL, for instances of HitRate pots without caps); {} when the pots must be read
+    first. Once made, a draw is final: drawing again would give the house a second chance."""
+    pots = list(plan.instance.pots.all())
+    if connection.vendor != "postgresql" or not pots or plan.instance.is_raffle or not all(
+            p.mechanic == Pot.Mechanic.HIT_RATE and p.cap is None for p in pots):
+        return {}
+    return {p.pk: mechanics.draw_for(p, contribution_base=plan.amount_base, value_after=p.current_value)
+            for p in pots}
 
 
 def _fill(contribution: Contribution, plan: Plan, player: Player, *, house: Decimal, tickets, now) -> None:
@@ -381,6 +391,76 @@ def _apply_unlocked(plan: Plan, *, contribution, player, debit, pots, draws, now
         raise rejected("InstanceNotActive", f"instance {plan.instance.pk} is no longer active")
     _close_round(plan, contribution, debit)
     announce(plan.instance, win=None, contribution=contribution, pot_id=None)
+    return Outcome(contribution=contribution, body=contribution.result_json)
+
+
+# The fast path in one statement, outside any transaction (autocommit): insert the
+# contribution while the instance is Active (ON CONFLICT DO NOTHING: the idempotency check),
+# then, only if it was inserted, lock the pots in primary-key order, add the increments and
+# write the ledger. One round trip and one commit; a statement is atomic on its own.
+ONE_STATEMENT_SQL = """
+WITH v (pot_id, value_delta, seed_delta, draw) AS (VALUES {rows}),
+c AS (
+    INSERT INTO contributions_contribution ({columns})
+    SELECT {placeholders}
+     WHERE EXISTS (SELECT 1 FROM sources_jackpotinstance WHERE id = %s AND state = 'Active')
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+locked AS MATERIALIZED (
+    SELECT p.id FROM sources_pot AS p
+     WHERE p.id IN (SELECT pot_id FROM v) AND EXISTS (SELECT 1 FROM c)
+     ORDER BY p.id
+       FOR UPDATE OF p
+),
+upd AS (
+    UPDATE sources_pot AS p
+       SET current_value = p.current_value + v.value_delta, seed_fund = p.seed_fund + v.seed_delta, updated_at = %s
+      FROM v
+     WHERE p.id = v.pot_id AND p.id IN (SELECT id FROM locked)
+ RETURNING p.id, p.current_value, p.generation
+),
+inc AS (
+    INSERT INTO contributions_potincrement (contribution_id, pot_id, value_delta, seed_delta, value_after,
+                                            generation, draw)
+    SELECT (SELECT id FROM c), upd.id, v.value_delta, v.seed_delta, upd.current_value, upd.generation, v.draw
+      FROM upd JOIN v ON v.pot_id = upd.id
+    RETURNING pot_id
+)
+SELECT (SELECT id FROM c), (SELECT count(*) FROM inc)
+"""
+
+
+def _record_in_one_statement(plan: Plan, *, contribution: Contribution, player_pk: int, draws: dict) -> Outcome:
+    """A new contribution of a known player, no Debit, no opt-in to count, no pot hit."""
+    from portal.db import insert_parts
+
+    now = timezone.now()
+    pots = list(plan.instance.pots.all())
+    lines, house = split(plan.amount_base, pots)
+    player = Player(pk=player_pk, brand=plan.brand, player_id=plan.request.player_id)
+    _fill(contribution, plan, player, house=house, tickets=None, now=now)
+    contribution.result_json = jsonutil.dumps(result_payload(contribution, win=None, pot_id=None))
+    columns, placeholders, values = insert_parts(contribution)
+    rows = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::jsonb)"] * len(lines))
+    params = [x for line in lines for x in (line.pot.pk, line.value_delta, line.seed_delta,
+                                            jsonutil.dumps(draws[line.pot.pk].evidence))]
+    with connection.cursor() as cursor:
+        cursor.execute(ONE_STATEMENT_SQL.format(rows=rows, columns=columns, placeholders=placeholders),
+                       [*params, *values, plan.instance.pk, now])
+        contribution_id, written = cursor.fetchone()
+    if contribution_id is None:
+        existing = contribution_find(brand=plan.brand, request=plan.request)
+        if existing is not None:
+            raise DuplicateKey(existing)
+        raise rejected("InstanceNotActive", f"instance {plan.instance.pk} is no longer active")
+    if written != len(lines):  # cannot happen while pots are only ever added: say so loudly
+        raise DomainError("DB_ERROR", f"contribution {contribution_id}: {written} of {len(lines)} pots written",
+                          status=500)
+    contribution.pk = contribution_id
+    contribution._state.adding = False
+    contribution._state.db = "default"
+    announce(plan.instance, win=None, contribution=contribution, pot_id=None)  # autocommit: at once
     return Outcome(contribution=contribution, body=contribution.result_json)
 
 
@@ -546,10 +626,15 @@ def contribution_record(*, operator_id: str, request: ContributionIn) -> Outcome
         base_wager=request.base_wager, metadata_json=request.metadata_json,
     )
     try:
+        draws = draws_in_advance(plan)
+        known = _known_players.get((brand.pk, request.player_id, request.player_country, request.currency))
+        if (draws and not any(d.hit for d in draws.values()) and debit is None and known is not None
+                and not (plan.optin is not None and plan.optin.opted_in) and connection.get_autocommit()):
+            return _record_in_one_statement(plan, contribution=contribution, player_pk=known, draws=draws)
         with transaction.atomic():
             player = player_touch(brand=brand, player_id=request.player_id,
                                   country=request.player_country, currency=request.currency)
-            return contribution_apply(plan, contribution=contribution, player=player, debit=debit)
+            return contribution_apply(plan, contribution=contribution, player=player, debit=debit, draws=draws)
     except DuplicateKey as duplicate:
         return replay(duplicate.existing, request)  # its Debit is the first request's: keep it
     except Exception as exc:

@@ -18,12 +18,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Queries one contribution costs once the catalogue and the player are known (Django counts
 # BEGIN and COMMIT too). An operator-funded contribution through a source to a three-pot
-# HitRate jackpot, no pot hit:
-#   the player's opt-in (it may set the contribution value), BEGIN, the contribution's
-#   insert (ON CONFLICT DO NOTHING: the idempotency check), one statement that locks the pots
-#   in key order, adds the increments, writes the ledger and re-reads the instance's state
-#   and raffle period (one CTE), COMMIT.
-OPERATOR_FUNDED = 5
+# HitRate jackpot, no pot hit: the player's opt-in (it may set the contribution value), then
+# one statement in autocommit that inserts the contribution while the instance is Active
+# (ON CONFLICT DO NOTHING: the idempotency check), locks the pots in key order, adds the
+# increments and writes the ledger.
+OPERATOR_FUNDED = 2
 # A player-funded (opt-in) side bet at a wallet adds: the round's earlier Debits, the Debit's
 # insert, its outcome, the Debit linked inside the transaction, the opt-in's counter.
 PLAYER_FUNDED_WITH_WALLET = 10
