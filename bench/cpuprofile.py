@@ -1,5 +1,6 @@
 """Where the time goes during a load phase: CPU seconds per process group (from /proc), and a
-py-spy sample of the web processes summarised by the package of the frame on the CPU.
+py-spy sample of a web process (threads holding the GIL only: Python at work, not waiting)
+summarised by the package of the running frame.
 
 Both answer the question a target out of reach raises: on this machine, what does one
 contribution cost, and in whose code?
@@ -97,7 +98,7 @@ def sample(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
     if not Path(spy).exists():
         return None
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-                             "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(out)],
+                             "--format", "raw", "--full-filenames", "--gil", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
