@@ -9,6 +9,7 @@ contribution cost, and in whose code?
 import os
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -137,3 +138,25 @@ def summarise(raw: Path, top: int = 12) -> list[tuple[str, float]]:
         counts[label] += int(number)
         total += int(number)
     return [(label, n / total) for label, n in counts.most_common(top)] if total else []
+
+
+def settle(busy_below: float = 0.3, seconds: float = 2.0, limit: float = 60.0) -> float:
+    """Wait until the machine is quiet (less than `busy_below` busy for `seconds`), so that a
+    phase is not measured amid the leftovers of the previous one (Celery draining, autovacuum).
+    Returns how long it waited."""
+    started = time.monotonic()
+    quiet_since = None
+    previous = cpu_snapshot()
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        current = cpu_snapshot()
+        total = current["total"] - previous["total"]
+        busy = (current["busy"] - previous["busy"]) / total if total else 0.0
+        previous = current
+        if busy < busy_below:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= seconds:
+                break
+        else:
+            quiet_since = None
+    return time.monotonic() - started
