@@ -31,7 +31,7 @@ from contributions.services import payments
 from players.models import OptIn, Player, RaffleTicket
 from portal import jsonutil, live
 from portal.cache import TTLStore
-from portal.db import insert_new
+from portal.db import insert_new, insert_parts
 from portal.errors import DomainError, rejected
 from portal.models import Brand
 from portal.money import ZERO, convert, ledger, ledger_down, payout, plain, to_currency
@@ -346,8 +346,27 @@ def _close_round(plan: Plan, contribution: Contribution, debit) -> None:
             tasks.enqueue_credit(credit.pk)
 
 
-# One statement: lock the pots in primary-key order (as the locked path does, so the two
-# never deadlock) while the instance is still Active, add the increments, write the ledger rows.
+# Both fast-path statements add the increments `v` to the pots `locked` (locked in primary-key
+# order, as the locked path does, so the paths never deadlock) and return the new values.
+ADD_TO_POTS = """upd AS (
+    UPDATE sources_pot AS p
+       SET current_value = p.current_value + v.value_delta, seed_fund = p.seed_fund + v.seed_delta, updated_at = %s
+      FROM v
+     WHERE p.id = v.pot_id AND p.id IN (SELECT id FROM locked)
+ RETURNING p.id, p.current_value, p.generation
+)"""
+
+
+def _increment_values(lines, draws) -> tuple[str, list]:
+    """The VALUES rows `v (pot_id, value_delta, seed_delta, draw)` of the fast-path statements."""
+    rows = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::jsonb)"] * len(lines))
+    params = [x for line in lines for x in (line.pot.pk, line.value_delta, line.seed_delta,
+                                            jsonutil.dumps(draws[line.pot.pk].evidence))]
+    return rows, params
+
+
+# One statement: lock the pots while the instance is still Active, add the increments, write
+# the ledger rows.
 INCREMENTS_SQL = """
 WITH v (pot_id, value_delta, seed_delta, draw) AS (VALUES {rows}),
 locked AS MATERIALIZED (
@@ -357,18 +376,12 @@ locked AS MATERIALIZED (
      ORDER BY p.id
        FOR UPDATE OF p
 ),
-upd AS (
-    UPDATE sources_pot AS p
-       SET current_value = p.current_value + v.value_delta, seed_fund = p.seed_fund + v.seed_delta, updated_at = %s
-      FROM v
-     WHERE p.id = v.pot_id AND p.id IN (SELECT id FROM locked)
- RETURNING p.id, p.current_value, p.generation
-)
+{add_to_pots}
 INSERT INTO contributions_potincrement (contribution_id, pot_id, value_delta, seed_delta, value_after, generation, draw)
 SELECT %s, upd.id, v.value_delta, v.seed_delta, upd.current_value, upd.generation, v.draw
   FROM upd JOIN v ON v.pot_id = upd.id
 RETURNING pot_id
-"""
+""".replace("{add_to_pots}", ADD_TO_POTS)
 
 
 def _apply_unlocked(plan: Plan, *, contribution, player, debit, pots, draws, now) -> Outcome:
@@ -381,9 +394,7 @@ def _apply_unlocked(plan: Plan, *, contribution, player, debit, pots, draws, now
     if debit is not None:
         payments.debit_link(debit, contribution)
     _count_optin(plan)
-    rows = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::jsonb)"] * len(lines))
-    params = [x for line in lines for x in (line.pot.pk, line.value_delta, line.seed_delta,
-                                            jsonutil.dumps(draws[line.pot.pk].evidence))]
+    rows, params = _increment_values(lines, draws)
     with connection.cursor() as cursor:
         cursor.execute(INCREMENTS_SQL.format(rows=rows), [*params, now, contribution.pk])
         written = cursor.fetchall()
@@ -413,13 +424,7 @@ locked AS MATERIALIZED (
      ORDER BY p.id
        FOR UPDATE OF p
 ),
-upd AS (
-    UPDATE sources_pot AS p
-       SET current_value = p.current_value + v.value_delta, seed_fund = p.seed_fund + v.seed_delta, updated_at = %s
-      FROM v
-     WHERE p.id = v.pot_id AND p.id IN (SELECT id FROM locked)
- RETURNING p.id, p.current_value, p.generation
-),
+{add_to_pots},
 inc AS (
     INSERT INTO contributions_potincrement (contribution_id, pot_id, value_delta, seed_delta, value_after,
                                             generation, draw)
@@ -428,13 +433,11 @@ inc AS (
     RETURNING pot_id
 )
 SELECT (SELECT id FROM c), (SELECT count(*) FROM inc)
-"""
+""".replace("{add_to_pots}", ADD_TO_POTS)
 
 
 def _record_in_one_statement(plan: Plan, *, contribution: Contribution, player_pk: int, draws: dict) -> Outcome:
     """A new contribution of a known player, no Debit, no opt-in to count, no pot hit."""
-    from portal.db import insert_parts
-
     now = timezone.now()
     pots = list(plan.instance.pots.all())
     lines, house = split(plan.amount_base, pots)
@@ -442,9 +445,7 @@ def _record_in_one_statement(plan: Plan, *, contribution: Contribution, player_p
     _fill(contribution, plan, player, house=house, tickets=None, now=now)
     contribution.result_json = jsonutil.dumps(result_payload(contribution, win=None, pot_id=None))
     columns, placeholders, values = insert_parts(contribution)
-    rows = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::jsonb)"] * len(lines))
-    params = [x for line in lines for x in (line.pot.pk, line.value_delta, line.seed_delta,
-                                            jsonutil.dumps(draws[line.pot.pk].evidence))]
+    rows, params = _increment_values(lines, draws)
     with connection.cursor() as cursor:
         cursor.execute(ONE_STATEMENT_SQL.format(rows=rows, columns=columns, placeholders=placeholders),
                        [*params, *values, plan.instance.pk, now])
