@@ -113,31 +113,34 @@ def pot_explanation(adjustments, increments, wins) -> list[str]:
 
 def drop_verification(win: Win) -> dict | None:
     """Everything needed to check a must-drop win against the commitment published before it:
-    recompute SHA-256 of "value:salt" and compare; check the win happened where it had to."""
-    import hashlib
+    recompute SHA-256 of "value:salt" and compare; name the contribution that reached the
+    committed point and check it is the one that won (the mechanic's `verify`)."""
+    from sources.mechanics import commitment_digest, mechanic_of
 
-    from sources.models import DropCommitment
-
-    commitment: DropCommitment | None = win.commitment
+    commitment = win.commitment
     if commitment is None:
         return None
-    recomputed = hashlib.sha256(commitment.secret_text.encode()).hexdigest()
+    recomputed = commitment_digest(commitment.secret_text)
     value, _, salt = commitment.secret_text.partition(":")
-    increment = win.contribution.increments.filter(pot=win.pot).first() if win.contribution_id else None
-    if commitment.kind == DropCommitment.Kind.AMOUNT:
-        before = increment.value_after - increment.value_delta if increment else None
-        drop = commitment.drop_amount
-        consistent = drop <= win.amount_base <= win.pot.drop_ceiling
-        where = (f"the pot went from {before} to {win.amount_base} {win.jackpot.currency_id}; the committed drop value "
-                 f"is {drop} and the ceiling {win.pot.drop_ceiling}")
-    else:
-        at = win.contribution.processed_at if win.contribution_id else None
-        consistent = at is not None and at >= commitment.drop_at
-        where = f"the winning contribution came at {at:%Y-%m-%d %H:%M:%S.%f} UTC, at or after the committed drop time " \
-                f"{commitment.drop_at:%Y-%m-%d %H:%M:%S.%f} UTC" if at else "no contribution"
+    contribution = win.contribution
+    increment = contribution.increments.filter(pot=win.pot).first() if contribution is not None else None
+    previous = None
+    if increment is not None:  # the pot's contribution just before the winning one, same generation
+        previous = (PotIncrement.objects.filter(pot=win.pot, generation=increment.generation, pk__lt=increment.pk)
+                    .select_related("contribution").order_by("-pk").first())
+    verdict = mechanic_of(win.pot).verify(
+        commitment=commitment,
+        value_before=increment.value_after - increment.value_delta if increment else None,
+        value_after=win.amount_base,
+        at=contribution.processed_at if contribution is not None else None,
+        previous_at=previous.contribution.processed_at if previous else None,
+        ceiling=win.pot.drop_ceiling,
+    )
+    crossing = (f"contribution {contribution.pk} (gameround {contribution.gameround_id}, trace {contribution.trace_id})"
+                if contribution is not None else "no contribution")
     return {
         "win": win, "commitment": commitment, "kind": commitment.get_kind_display(), "value": value, "salt": salt,
         "secret_text": commitment.secret_text, "published": commitment.commitment, "recomputed": recomputed,
-        "matches": recomputed == commitment.commitment, "consistent": consistent, "where": where,
-        "published_at": commitment.created_at,
+        "matches": recomputed == commitment.commitment, "consistent": verdict.consistent,
+        "where": verdict.where, "crossing": crossing, "published_at": commitment.created_at,
     }

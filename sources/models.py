@@ -339,23 +339,14 @@ class Pot(models.Model):
         return self.pot_id
 
     def clean(self) -> None:
+        from sources.mechanics import REGISTRY
+
         errors = {}
         if self.cap is not None and self.initial_seed is not None and self.initial_seed > self.cap:
             errors["initial_seed"] = "The initial seed is above the cap."
-        if self.mechanic == self.Mechanic.HIT_RATE:
-            if not self.cost_per_attempt:
-                errors["cost_per_attempt"] = "A HitRate pot needs a cost per attempt."
-            if not self.max_magic_number:
-                errors["max_magic_number"] = "A HitRate pot needs a max magic number."
-        if self.mechanic == self.Mechanic.MUST_DROP_AMOUNT:
-            if self.drop_ceiling is None:
-                errors["drop_ceiling"] = "A must-drop-by-amount pot needs a ceiling."
-            elif self.initial_seed is not None and self.drop_ceiling <= self.initial_seed:
-                errors["drop_ceiling"] = "The ceiling must be above the initial seed."
-            elif self.cap is not None and self.drop_ceiling > self.cap:
-                errors["drop_ceiling"] = "The ceiling is above the cap: the pot could never reach it."
-        if self.mechanic == self.Mechanic.MUST_DROP_TIME and not self.drop_window_hours:
-            errors["drop_window_hours"] = "A must-drop-by-time pot needs a drop window."
+        mechanic = REGISTRY.get(self.mechanic)
+        if mechanic is not None:
+            errors.update(mechanic.check(self))
         if errors:
             raise ValidationError(errors)
 

@@ -1,20 +1,16 @@
 """Writes to the catalogue: pots and their seeds, drop commitments, instance lifecycle."""
 
-import hashlib
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from portal.errors import DomainError
 from portal.money import ZERO
+from sources.mechanics import mechanic_of, randomness
 from sources.models import DropCommitment, JackpotInstance, Pot, PotAdjustment
-
-SCALE = 10 ** settings.MONEY_DECIMAL_PLACES
 
 
 def _actor(actor):
@@ -47,33 +43,15 @@ def pot_delete(*, pot: Pot) -> None:
 # --- provably fair must-drop pots ---------------------------------------------------------
 
 
-def commitment_digest(secret_text: str) -> str:
-    return hashlib.sha256(secret_text.encode()).hexdigest()
-
-
-def commitment_open(*, pot: Pot, generation: int, now: datetime | None = None,
-                    randbelow=secrets.randbelow) -> DropCommitment | None:
-    """At every (re)seed of a must-drop pot, draw its hidden drop point and publish only the
-    SHA-256 of "value:salt" (value: the drop amount with 8 decimals, or the drop time in epoch ms)."""
-    if pot.mechanic not in (Pot.Mechanic.MUST_DROP_AMOUNT, Pot.Mechanic.MUST_DROP_TIME):
+def commitment_open(*, pot: Pot, generation: int, now: datetime | None = None) -> DropCommitment | None:
+    """At every (re)seed of a pot whose mechanic commits (must-drop), draw its hidden drop
+    point and publish only the SHA-256 of "value:salt" (value: the drop amount with 8
+    decimals, or the drop time in epoch ms)."""
+    commitment = mechanic_of(pot).commit(pot, now=now or timezone.now(), rng=randomness())
+    if commitment is None:
         return None
-    now = now or timezone.now()
-    salt = secrets.token_hex(16)
-    if pot.mechanic == Pot.Mechanic.MUST_DROP_AMOUNT:
-        low = pot.initial_seed
-        span = int((pot.drop_ceiling - low) * SCALE)
-        amount = low + Decimal(randbelow(span)) / SCALE  # uniform in [seed, ceiling) at ledger precision
-        amount = amount.quantize(Decimal(1).scaleb(-settings.MONEY_DECIMAL_PLACES))
-        secret_text = f"{amount:.{settings.MONEY_DECIMAL_PLACES}f}:{salt}"
-        fields = {"kind": DropCommitment.Kind.AMOUNT, "drop_amount": amount}
-    else:
-        window_ms = pot.drop_window_hours * 3600 * 1000
-        drop_ms = int(now.timestamp() * 1000) + randbelow(window_ms)
-        secret_text = f"{drop_ms}:{salt}"
-        fields = {"kind": DropCommitment.Kind.TIME,
-                  "drop_at": datetime.fromtimestamp(drop_ms / 1000, tz=UTC)}
-    return DropCommitment.objects.create(pot=pot, generation=generation, commitment=commitment_digest(secret_text),
-                                         secret_text=secret_text, **fields)
+    return DropCommitment.objects.create(pot=pot, generation=generation, commitment=commitment.digest,
+                                         secret_text=commitment.secret_text, **commitment.fields)
 
 
 # --- seed boosts and adjustments ----------------------------------------------------------
