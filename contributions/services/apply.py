@@ -1,0 +1,425 @@
+"""Apply: the ledger side of contributions (SPEC 2.4.4-2.4.8), one batch per instance.
+
+The only apply path: a single contribution is a batch of one. Inside the caller's transaction:
+
+1. lock the instance's pots in primary-key order and read its state and raffle period;
+2. decide per contribution what cannot be applied: the instance is not Active, the
+   idempotency key is already stored (or earlier in this batch), the wallet Debit no longer
+   stands -- one contribution never fails its batch-mates;
+3. for each remaining contribution in arrival order, in memory: split the amount between
+   pots, seed funds and house, draw every pot's mechanic on the current values, award (a
+   must-drop pot whose committed point is reached always drops; `Highest` decides between
+   random hits), reseed the winners and open their next drop commitment, accrue tickets;
+4. write every row in bulk and each pot once.
+
+Each contribution gets exactly the outcome it would get applied alone in the same order: the
+state carried from one to the next (pots, commitments, tickets) is held in memory here.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import F
+from django.utils import timezone
+
+from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
+from players.models import OptIn, Player, RaffleTicket
+from portal import jsonutil, live
+from portal.errors import DomainError, rejected
+from portal.money import ZERO, convert, ledger, ledger_down, payout, plain
+from sources.mechanics import Draw, mechanic_of, randomness
+from sources.models import DropCommitment, JackpotInstance, Pot
+from sources.selectors import instance_brand_codes
+
+
+@dataclass
+class Item:
+    """One planned contribution: `contribution` is new (sync) or an accepted async row."""
+
+    plan: object  # engine.Plan
+    contribution: Contribution
+    debit: WalletTransaction | None = None
+
+
+@dataclass
+class Applied:
+    """What became of one item: stored (`wins`), refused (`error`) or a repeat (`duplicate_of`)."""
+
+    contribution: Contribution
+    wins: list[Win] = field(default_factory=list)
+    error: DomainError | None = None
+    duplicate_of: Contribution | None = None
+    credits: list[int] = field(default_factory=list)
+
+    @property
+    def win(self) -> Win | None:
+        """The highest win: the one the SPEC 2.5 answer reports."""
+        return max(self.wins, key=lambda w: (w.amount_base, w.pot.tier, w.pot.pk)) if self.wins else None
+
+
+@dataclass
+class PotLine:
+    pot: Pot
+    value_delta: Decimal
+    seed_delta: Decimal
+    value_before: Decimal
+    value_after: Decimal
+    generation: int
+    draw: Draw | None = None
+
+
+def split(amount_base: Decimal, pots: list[Pot]) -> tuple[list[PotLine], Decimal]:
+    """Pot shares (rounded down), each divided between value and seed fund; the house gets
+    the rest, so the parts always add up to the amount exactly. A pot never passes its
+    mechanic's cap: the overflow goes to its seed fund."""
+    lines = []
+    for pot in pots:
+        pot_share = ledger_down(amount_base * pot.share)
+        seed = ledger_down(pot_share * pot.seed_share)
+        value = pot_share - seed
+        if not pot.is_progressive:
+            seed, value = seed + value, ZERO
+        cap = mechanic_of(pot).cap(pot)
+        if cap is not None and pot.current_value + value > cap:
+            overflow = min(pot.current_value + value - cap, value)
+            value, seed = value - overflow, seed + overflow
+        lines.append(PotLine(pot=pot, value_delta=value, seed_delta=seed, value_before=pot.current_value,
+                             value_after=pot.current_value + value, generation=pot.generation))
+    house = amount_base - sum((line.value_delta + line.seed_delta for line in lines), ZERO)
+    return lines, house
+
+
+def winners(lines: list[PotLine]) -> list[PotLine]:
+    """SPEC 2.4.5: every must-drop pot whose point is reached drops (a promise made in
+    advance); of the random hits, only the pot worth most after this contribution (ties:
+    higher tier) wins, and the other random pots keep their value."""
+    hits = [line for line in lines if line.draw and line.draw.hit]
+    promised = [line for line in hits if not line.draw.random]
+    random_hits = [line for line in hits if line.draw.random]
+    if random_hits:
+        promised.append(max(random_hits, key=lambda line: (line.value_after, line.pot.tier, line.pot.pk)))
+    return promised
+
+
+def key_of(contribution: Contribution) -> tuple:
+    return (contribution.brand_id, contribution.player_ref, contribution.gameround_id,
+            contribution.target_kind, contribution.target_id)
+
+
+def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> list[Applied]:
+    """Apply `items` (all routed to `instance`) in the caller's transaction; see the module."""
+    now = now or timezone.now()
+    results = [Applied(contribution=item.contribution) for item in items]
+    pots = list(Pot.objects.select_for_update().filter(jackpot_id=instance.pk).order_by("pk"))
+    state, raffle_period = JackpotInstance.objects.filter(pk=instance.pk).values_list(
+        "state", "raffle_period").get()
+
+    live_items = _admissible(instance, state, items, results)
+    if not live_items:
+        return results
+
+    players = players_touch([(item.plan.brand, item.plan.request, item.contribution.player_id)
+                             for _, item in live_items])
+    commitments = _current_commitments(pots)
+    new_commitments: list[DropCommitment] = []
+    increments: list[PotIncrement] = []
+    tickets = _TicketBook(instance, raffle_period) if instance.is_raffle else None
+    optin_counts: Counter = Counter()
+    by_pk = {pot.pk: pot for pot in pots}
+    touched: set[int] = set()
+
+    for index, item in live_items:
+        plan, contribution, result = item.plan, item.contribution, results[index]
+        player = players[(plan.brand.pk, plan.request.player_id)]
+        lines, house = split(plan.amount_base, pots)
+        if not instance.is_raffle:
+            for line in lines:
+                mechanic = mechanic_of(line.pot)
+                line.draw = mechanic.draw(
+                    line.pot, contribution_base=plan.amount_base, value_before=line.value_before,
+                    value_after=line.value_after, commitment=commitments.get(line.pot.pk), now=now,
+                    rng=randomness()) if mechanic.per_contribution else None
+        won = winners(lines)
+        ticket_count = None
+        if tickets is not None:
+            cost = plan.amount_base
+            if instance.ticket_basis == JackpotInstance.TicketBasis.BASE_WAGER:
+                cost = convert(plan.request.base_wager, plan.request_multiplier, plan.instance_multiplier)
+            ticket_count = tickets.accrue(player, cost)
+
+        for line in lines:
+            pot = line.pot
+            pot.current_value += line.value_delta
+            pot.seed_fund += line.seed_delta
+            if line.value_delta or line.seed_delta:
+                touched.add(pot.pk)
+            increments.append(PotIncrement(
+                contribution=contribution, pot=pot, value_delta=line.value_delta, seed_delta=line.seed_delta,
+                value_after=line.value_after, generation=line.generation,
+                draw=line.draw.evidence if line.draw else None))
+        for line in won:
+            win = _award(plan, line, contribution=contribution, player=player,
+                         commitment=commitments.pop(line.pot.pk, None))
+            result.wins.append(win)
+            pot = by_pk[line.pot.pk]
+            pot.current_value = pot.initial_seed
+            pot.seed_fund -= win.seed_used
+            pot.seed_deficit += win.seed_deficit
+            pot.generation += 1
+            touched.add(pot.pk)
+            opened = _commitment_next(pot, now)
+            if opened is not None:
+                commitments[pot.pk] = opened
+                new_commitments.append(opened)
+
+        _fill(contribution, plan, player, house=house, tickets=ticket_count, now=now)
+        highest = result.win
+        contribution.result_json = jsonutil.dumps(result_payload(
+            contribution, win=highest, pot_id=highest.pot.pot_id if highest else None))
+        if plan.optin is not None and plan.optin.opted_in:
+            optin_counts[plan.optin.pk] += 1
+
+    _write(instance, live_items, results, increments=increments, new_commitments=new_commitments,
+           pots=[by_pk[pk] for pk in sorted(touched)], tickets=tickets, optin_counts=optin_counts, now=now)
+    return results
+
+
+def _admissible(instance, state: str, items: list[Item], results: list[Applied]) -> list[tuple[int, Item]]:
+    """Step 2: the items that can be applied, in order; the others get their error or duplicate."""
+    if state != JackpotInstance.State.ACTIVE:
+        for result in results:
+            result.error = rejected("InstanceNotActive", f"instance {instance.pk} is {state}")
+        return []
+    new = [item.contribution for item in items if item.contribution.pk is None]
+    stored = {}
+    if new:
+        found = Contribution.objects.filter(
+            brand_id__in={c.brand_id for c in new}, gameround_id__in={c.gameround_id for c in new})
+        stored = {key_of(c): c for c in found}
+    debits = _standing_debits([item for item in items if item.debit is not None])
+    seen: dict[tuple, int] = {}
+    admitted = []
+    for index, item in enumerate(items):
+        contribution, result = item.contribution, results[index]
+        key = key_of(contribution)
+        if contribution.pk is None and key in stored:
+            result.duplicate_of = stored[key]
+        elif key in seen:
+            result.duplicate_of = items[seen[key]].contribution  # replayed once the first is stored
+        elif item.debit is not None and item.debit.pk not in debits:
+            result.error = DomainError(
+                "WALLET_DEBIT_CANCELLED", "The debit was cancelled before the contribution was recorded; "
+                "send it again", status=409)
+        else:
+            seen[key] = index
+            admitted.append((index, item))
+    return admitted
+
+
+def _standing_debits(items: list[Item]) -> set[int]:
+    """Lock the Debits of the batch; those still standing (succeeded, not another's) may be linked."""
+    if not items:
+        return set()
+    mine = {item.debit.pk: item.contribution.pk for item in items}
+    rows = WalletTransaction.objects.select_for_update().filter(
+        pk__in=list(mine), status=WalletTransaction.Status.SUCCEEDED).values_list("pk", "contribution_id")
+    return {pk for pk, owner in rows if owner is None or owner == mine[pk]}
+
+
+def _current_commitments(pots: list[Pot]) -> dict[int, DropCommitment]:
+    committing = {p.pk: p.generation for p in pots if mechanic_of(p).commits}
+    if not committing:
+        return {}
+    return {c.pot_id: c for c in DropCommitment.objects.filter(pot_id__in=list(committing))
+            .filter(revealed_at__isnull=True) if c.generation == committing[c.pot_id]}
+
+
+def _commitment_next(pot: Pot, now) -> DropCommitment | None:
+    """The reseeded pot commits to its next drop at once (written with the batch)."""
+    commitment = mechanic_of(pot).commit(pot, now=now, rng=randomness())
+    if commitment is None:
+        return None
+    return DropCommitment(pot=pot, generation=pot.generation, commitment=commitment.digest,
+                          secret_text=commitment.secret_text, **commitment.fields)
+
+
+def _award(plan, line: PotLine, *, contribution: Contribution, player, commitment: DropCommitment | None) -> Win:
+    pot, instance, request = line.pot, plan.instance, plan.request
+    exact = ledger(line.value_after * plan.rate)
+    paid = payout(exact, plan.request_exponent)
+    seed_used = min(pot.seed_fund, pot.initial_seed)  # the split of this contribution is already in
+    withheld = instance.withhold_limit is not None and line.value_after > instance.withhold_limit
+    win = Win(
+        contribution=contribution, jackpot=instance, pot=pot, player=player, generation=line.generation,
+        amount_base=line.value_after, amount=paid, payout_remainder=exact - paid,
+        currency=request.currency, rate=plan.rate, reseed_value=pot.initial_seed,
+        seed_used=seed_used, seed_deficit=pot.initial_seed - seed_used, withheld=withheld,
+        status=Win.Status.WITHHELD if withheld else Win.Status.RECORDED,
+        evidence={"draw": line.draw.evidence if line.draw else None},
+    )
+    if commitment is not None:  # the hidden drop point becomes public with the win
+        win.commitment = commitment
+        win.evidence["revealed"] = {"commitment": commitment.commitment, "secret": commitment.secret_text}
+    return win
+
+
+def _fill(contribution: Contribution, plan, player, *, house: Decimal, tickets, now) -> None:
+    contribution.jackpot = plan.instance
+    contribution.source = plan.route.source
+    contribution.player = player
+    contribution.amount = plan.amount
+    contribution.amount_base = plan.amount_base
+    contribution.house_amount = house
+    contribution.rate = plan.rate
+    contribution.player_funded = plan.player_funded
+    contribution.tickets_awarded = tickets
+    contribution.status = Contribution.Status.PROCESSED
+    contribution.processed_at = now
+
+
+def players_touch(entries) -> dict[tuple[int, str], Player]:
+    """Insert or refresh the batch's players (country and currency as last seen) in one
+    statement; {(brand pk, player id): Player}."""
+    now = timezone.now()
+    rows = {}
+    for brand, request, _ in entries:
+        rows[(brand.pk, request.player_id)] = Player(
+            brand=brand, player_id=request.player_id, country=request.player_country, currency=request.currency,
+            created_at=now, last_seen_at=now)
+    ordered = sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id))  # a fixed lock order
+    Player.objects.bulk_create(ordered, update_conflicts=True, unique_fields=["brand", "player_id"],
+                               update_fields=["country", "currency", "last_seen_at"])
+    missing = [p for p in ordered if p.pk is None]  # backends that cannot return ids from an upsert
+    if missing:
+        known = {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(
+            brand_id__in={p.brand_id for p in missing}, player_id__in=[p.player_id for p in missing])}
+        for p in missing:
+            p.pk = known[(p.brand_id, p.player_id)]
+    return rows
+
+
+class _TicketBook:
+    """A raffle period's ticket accounts of the batch's players, locked and kept in memory."""
+
+    def __init__(self, instance: JackpotInstance, period: int) -> None:
+        self.instance, self.period = instance, period
+        self.rows: dict[int, RaffleTicket] = {}
+
+    def accrue(self, player, cost: Decimal) -> int:
+        """Add `cost` to the player's account; the new whole tickets."""
+        row = self.rows.get(player.pk)
+        if row is None:
+            row = (RaffleTicket.objects.select_for_update().filter(
+                jackpot=self.instance, period=self.period, player_id=player.pk).first()
+                or RaffleTicket(jackpot=self.instance, period=self.period, player_id=player.pk))
+            self.rows[player.pk] = row
+        before = int(row.accumulated_cost // self.instance.ticket_cost)
+        row.accumulated_cost += cost
+        row.ticket_count = int(row.accumulated_cost // self.instance.ticket_cost)
+        return row.ticket_count - before
+
+    def save(self, now) -> None:
+        for row in self.rows.values():
+            row.updated_at = now
+        RaffleTicket.objects.bulk_create([r for r in self.rows.values() if r.pk is None])
+        existing = [r for r in self.rows.values() if r.pk is not None]
+        if existing:
+            RaffleTicket.objects.bulk_update(existing, ["accumulated_cost", "ticket_count", "updated_at"])
+
+
+def _write(instance, live_items, results, *, increments, new_commitments, pots, tickets, optin_counts, now) -> None:
+    """Step 4: every row in bulk, each pot once."""
+    from contributions.services import payments
+
+    new = [item.contribution for _, item in live_items if item.contribution.pk is None]
+    accepted = [item.contribution for _, item in live_items if item.contribution.pk is not None]
+    Contribution.objects.bulk_create(new)
+    if accepted:
+        Contribution.objects.bulk_update(accepted, [
+            "jackpot", "source", "player", "amount", "amount_base", "house_amount", "rate", "player_funded",
+            "tickets_awarded", "status", "processed_at", "result_json"])
+    for _, item in live_items:
+        if item.debit is not None:
+            WalletTransaction.objects.filter(pk=item.debit.pk).update(contribution=item.contribution)
+    PotIncrement.objects.bulk_create(increments)
+    DropCommitment.objects.bulk_create(new_commitments)
+    wins = [win for result in results for win in result.wins]
+    Win.objects.bulk_create(wins)
+    revealed = [win.commitment.pk for win in wins if win.commitment is not None]
+    if revealed:
+        DropCommitment.objects.filter(pk__in=revealed).update(revealed_at=now)
+    for pot in pots:
+        pot.updated_at = now
+    Pot.objects.bulk_update(pots, ["current_value", "seed_fund", "seed_deficit", "generation", "updated_at"])
+    if tickets is not None:
+        tickets.save(now)
+    for count, pks in _grouped(optin_counts).items():
+        OptIn.objects.filter(pk__in=pks).update(contribution_count=F("contribution_count") + count)
+
+    for index, item in live_items:
+        result, plan = results[index], item.plan
+        for win in result.wins:
+            if not win.withheld:
+                credit = payments.credit_prepare(
+                    win=win, contribution=item.contribution, brand=plan.brand, player_ref=plan.request.player_id,
+                    token=plan.request.token, gameround_id=plan.request.gameround_id,
+                    metadata_json=item.contribution.metadata_json)
+                if credit is not None:
+                    result.credits.append(credit.pk)
+        if item.debit is not None and not result.wins:
+            close = payments.round_close_prepare(contribution=item.contribution, brand=plan.brand)
+            if close is not None:
+                result.credits.append(close.pk)
+        announce(instance, contribution=item.contribution, wins=result.wins)
+
+
+def _grouped(counts: Counter) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for pk, count in counts.items():
+        grouped.setdefault(count, []).append(pk)
+    return grouped
+
+
+def epoch_ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def result_payload(contribution: Contribution, *, win: Win | None, pot_id: str | None) -> dict:
+    """SPEC 2.5: the sync body and the webhook `data` payload (seed field order, plus trace_id)."""
+    return {
+        "contribution_amount": plain(contribution.amount),
+        "contribution_currency": contribution.currency,
+        "gameround_id": contribution.gameround_id,
+        "instance_id": str(contribution.jackpot_id),
+        "metadata": jsonutil.Raw(contribution.metadata_json) if contribution.metadata_json is not None else None,
+        "tickets_awarded": contribution.tickets_awarded,
+        "timestamp": epoch_ms(contribution.processed_at),
+        "win_amount": plain(win.amount) if win else 0,
+        "win_pot_id": pot_id,
+        "win_withheld": bool(win and win.withheld),
+        "trace_id": str(contribution.trace_id),
+    }
+
+
+def announce(instance: JackpotInstance, *, contribution: Contribution, wins: list[Win]) -> None:
+    """After commit: the pots moved (a coalesced JackpotUpdate follows) and one WinEvent per win."""
+    from django.db import transaction
+
+    events = [{
+        "brand_id": contribution.brand.code, "player_id": contribution.player_ref,
+        "source_id": contribution.source.source_id if contribution.source_id else None,
+        "instance_id": str(instance.pk), "jackpot_name": instance.name,
+        "timestamp": epoch_ms(contribution.processed_at), "win_pot_id": win.pot.pot_id,
+        "win_amount": plain(win.amount), "currency": win.currency, "win_withheld": win.withheld,
+        "seed": plain(win.reseed_value),
+        "metadata": jsonutil.Raw(contribution.metadata_json) if contribution.metadata_json is not None else None,
+    } for win in wins]
+
+    def publish() -> None:
+        live.instance_changed(instance.pk)
+        for data in events:
+            live.publish_win(operator_id=instance.operator_id, brand_codes=instance_brand_codes(instance),
+                             winner_brand=data["brand_id"], player_id=data["player_id"], data=data)
+
+    transaction.on_commit(publish, robust=True)
