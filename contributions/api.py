@@ -1,9 +1,12 @@
 """Gateway endpoints for contributions (SPEC 2.2-2.8)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 from ninja import Router, Schema
 
@@ -11,6 +14,7 @@ from contributions import services
 from contributions.schemas import ContributionIn, parse_contribution
 from portal.api import ErrorOut, json_response
 from portal.auth import AsyncServiceBearer
+from portal.logs import log_bind
 
 router = Router(tags=["contributions"], auth=AsyncServiceBearer())
 
@@ -34,7 +38,7 @@ class Accepted(Schema):
 
 
 RESPONSES = {200: ContributionResult | Accepted, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut,
-             404: ErrorOut, 409: ErrorOut, 500: ErrorOut}
+             404: ErrorOut, 409: ErrorOut, 500: ErrorOut, 502: ErrorOut, 503: ErrorOut, 504: ErrorOut}
 BODY_DOC = {
     "requestBody": {
         "required": True,
@@ -45,7 +49,9 @@ BODY_DOC = {
 
 def _contribute(request, require: Literal["source", "instance"] | None):
     try:
+        log_bind(operator=request.auth.operator_id)
         payload = parse_contribution(request.body, require=require)
+        log_bind(brand=payload.brand_id, mode="sync" if payload.callback is None else "async")  # logs, metrics
         record = services.contribution_accept if payload.callback is not None else services.contribution_record
         outcome = record(operator_id=request.auth.operator_id, request=payload)
     finally:
@@ -55,15 +61,32 @@ def _contribute(request, require: Literal["source", "instance"] | None):
     return json_response(outcome.body, headers=headers)
 
 
-# The views are async so that, under ASGI, the work runs on a reused thread of the default
-# pool instead of a new thread per request (a sync view gets a thread of its own). The test
-# suite turns this off: its tests share one connection (and one transaction) per thread.
-_pooled = sync_to_async(_contribute, thread_sensitive=False)
+# The views are async so that, under ASGI, the work runs on a reused thread of the gateway's
+# pool instead of a new thread per request (a sync view gets a thread of its own). The pool
+# is larger than what wallet work may hold (WALLET_MAX_CALLS, counted per brand and in all by
+# `contributions.wallet.calls`), so a slow wallet never takes the threads other tenants need.
+# The test suite turns pooling off: its tests share one connection (and one transaction) per thread.
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def gateway_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            if settings.GATEWAY_THREADS <= settings.WALLET_MAX_CALLS:
+                raise ImproperlyConfigured("GATEWAY_THREADS must exceed WALLET_MAX_CALLS (the bulkhead)")
+            _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_THREADS, thread_name_prefix="gateway")
+        return _executor
+
+
 _sensitive = sync_to_async(_contribute, thread_sensitive=True)
 
 
 def _in_thread(request, require):
-    return (_pooled if settings.GATEWAY_POOLED_THREADS else _sensitive)(request, require)
+    if settings.GATEWAY_POOLED_THREADS:
+        return sync_to_async(_contribute, thread_sensitive=False, executor=gateway_executor())(request, require)
+    return _sensitive(request, require)
 
 DESCRIPTION = (
     "Numbers are read as exact decimals. Exactly one of `source_id` / `instance_id`. "

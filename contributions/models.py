@@ -205,7 +205,7 @@ class WebhookDelivery(models.Model):
 
 class WebhookAttempt(models.Model):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField(help_text="Given when the attempt is claimed: 1, 2, 3 ...")
     started_at = models.DateTimeField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField()
@@ -215,6 +215,11 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["delivery_id", "number"]
+        constraints = [
+            # Each claim numbers its attempt; two attempts of a delivery never share a number
+            # (also the index of a delivery's attempts in order).
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error[:40]}"

@@ -5,8 +5,11 @@ It keeps players, balances and session tokens in memory, checks the
 (a repeat returns the first answer), cancels Debits, and can be told to fail:
 
     POST /_control/fail    {"path": "/wallet/transaction", "times": 2, "status": 500,
-                            "code": "BOOM", "delay": 0,
+                            "code": "BOOM", "delay": 0, "body": null,
                             "match": {"transaction_type": "Credit"}}   next matching calls fail
+                                                              (status null: only slow)
+    POST /_control/hold    {"path": "/wallet/transaction"}    calls to path wait until released
+    POST /_control/release {"path": "/wallet/transaction"}
     POST /_control/players {"player_id", "token", "balance", "currency", "country"}
     GET  /_control/requests                                   every call received
     GET  /_control/state                                      players and transactions
@@ -15,6 +18,7 @@ It keeps players, balances and session tokens in memory, checks the
 Run it with `python manage.py run_reference_wallet` (port 8201 by default).
 """
 
+import contextlib
 import hashlib
 import hmac
 import threading
@@ -57,7 +61,18 @@ class WalletState:
     transactions: dict[str, dict] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    holds: dict[str, threading.Event] = field(default_factory=dict)  # path -> set when released
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold(self, path: str) -> threading.Event:
+        with self.lock:
+            return self.holds.setdefault(path, threading.Event())
+
+    def release(self, path: str) -> None:
+        with self.lock:
+            gate = self.holds.pop(path, None)
+        if gate is not None:
+            gate.set()
 
     def add_player(self, player_id: str, token: str, balance, currency: str = "EUR", country: str = "MT") -> Player:
         player = Player(player_id, token, Decimal(str(balance)), currency, country, nickname=player_id)
@@ -164,7 +179,8 @@ def make_handler(state: WalletState):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                self.wfile.write(data)
 
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -183,11 +199,15 @@ def make_handler(state: WalletState):
                                 and all(fields.get(k) == v for k, v in f.get("match", {}).items())), None)
                 if failure:
                     failure["times"] -= 1
+                gate = state.holds.get(url.path)
+            if gate is not None:
+                gate.wait(timeout=120)  # held until the test (or /_control/release) lets it go
             if failure:
                 time.sleep(failure.get("delay", 0))
                 if failure.get("status"):
-                    return self._answer(failure["status"], {"code": failure.get("code", "FAILURE"),
-                                                            "message": "injected failure"})
+                    answer = failure.get("body")  # a whole body instead (e.g. a 201 carrying an error)
+                    return self._answer(failure["status"], answer if answer is not None else {
+                        "code": failure.get("code", "FAILURE"), "message": "injected failure"})
             expected = hmac.new(state.secret.encode(), raw, hashlib.sha256).hexdigest()
             if not hmac.compare_digest(self.headers.get("X-Server-Authorization", ""), expected):
                 return self._answer(401, {"code": "INVALID_SIGNATURE", "message": "X-Server-Authorization mismatch"})
@@ -215,7 +235,13 @@ def make_handler(state: WalletState):
                 if path == "/_control/fail" and method == "POST":
                     state.failures.append({"path": body["path"], "times": int(body.get("times", 1)),
                                            "status": body.get("status"), "code": body.get("code", "FAILURE"),
-                                           "delay": float(body.get("delay", 0)), "match": body.get("match", {})})
+                                           "delay": float(body.get("delay", 0)), "match": body.get("match", {}),
+                                           "body": body.get("body")})
+                    return self._answer(200, {"ok": True})
+                if path in ("/_control/hold", "/_control/release") and method == "POST":
+                    state.holds.setdefault(body["path"], threading.Event())
+                    if path.endswith("release"):
+                        state.holds.pop(body["path"]).set()
                     return self._answer(200, {"ok": True})
                 if path == "/_control/players" and method == "POST":
                     state.add_player(body["player_id"], body["token"], body.get("balance", "1000"),
@@ -281,12 +307,20 @@ class WalletServer:
 
     # conveniences for tests and demos
     def fail(self, path: str, *, times: int = 1, status: int | None = 500, code: str = "FAILURE",
-             delay: float = 0, match: dict | None = None) -> None:
+             delay: float = 0, match: dict | None = None, body=None) -> None:
         """The next `times` calls to `path` (whose body fields equal `match`) fail with `status`
-        after `delay` seconds; status None only delays (a timeout, applied late)."""
+        after `delay` seconds; status None only delays (a timeout, applied late); `body`
+        replaces the error body answered."""
         with self.state.lock:
             self.state.failures.append({"path": path, "times": times, "status": status, "code": code, "delay": delay,
-                                        "match": match or {}})
+                                        "match": match or {}, "body": body})
+
+    def hold(self, path: str) -> threading.Event:
+        """Calls to `path` wait (recorded, unanswered) until `release(path)`."""
+        return self.state.hold(path)
+
+    def release(self, path: str) -> None:
+        self.state.release(path)
 
     def balance(self, player_id: str) -> Decimal:
         return self.state.players[player_id].balance

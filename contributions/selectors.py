@@ -1,12 +1,15 @@
 """Reads of the ledger worth a name; chiefly reconciliation: cached pot totals = ledger."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, DecimalField, F, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from contributions.models import Contribution, PotIncrement, Win
+from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
 from portal.money import ZERO, ledger
 from sources.models import JackpotInstance, Pot, PotAdjustment
 
@@ -47,11 +50,16 @@ class Reconciliation:
     won: Decimal = ZERO
     pots: list[PotCheck] = field(default_factory=list)
     unbalanced_contributions: list[str] = field(default_factory=list)  # trace ids
+    # The wallet side: a contribution must stand on a Debit that stands, and money taken at
+    # the wallet must have its contribution (or be given back).
+    debits_not_standing: list[tuple[str, str, str]] = field(default_factory=list)  # trace id, tx id, status
+    debits_without_contribution: list[tuple[str, str]] = field(default_factory=list)  # tx id, status
 
     @property
     def ok(self) -> bool:
         split_ok = self.contributed == self.to_pots + self.to_seed_funds + self.to_house
-        return split_ok and not self.unbalanced_contributions and all(p.ok for p in self.pots)
+        return (split_ok and not self.unbalanced_contributions and all(p.ok for p in self.pots)
+                and not self.debits_not_standing and not self.debits_without_contribution)
 
 
 def reconcile_instance(instance: JackpotInstance) -> Reconciliation:
@@ -73,6 +81,7 @@ def reconcile_instance(instance: JackpotInstance) -> Reconciliation:
         .values_list("trace_id", flat=True)[:50]
     )
     report.unbalanced_contributions = [str(t) for t in unbalanced]
+    report.debits_not_standing, report.debits_without_contribution = debit_disagreements(instance)
 
     for pot in Pot.objects.filter(jackpot=instance).order_by("tier", "pot_id"):
         adjustments = PotAdjustment.objects.filter(pot=pot)
@@ -91,6 +100,22 @@ def reconcile_instance(instance: JackpotInstance) -> Reconciliation:
             expected_seed_deficit=_sum(wins, "seed_deficit"),
         ))
     return report
+
+
+def debit_disagreements(instance: JackpotInstance) -> tuple[list, list]:
+    """Debits that disagree with the ledger: linked to a contribution but not standing (e.g.
+    cancelled at the wallet while the contribution stands), and Debits that took money (or
+    whose outcome is unknown, or whose cancel failed) with no contribution for longer than
+    WALLET_ORPHAN_SECONDS -- what the orphan sweeper should have given back by then."""
+    Status = WalletTransaction.Status
+    debits = WalletTransaction.objects.filter(jackpot=instance, kind=WalletTransaction.Kind.DEBIT)
+    not_standing = (debits.filter(contribution__isnull=False).exclude(status=Status.SUCCEEDED)
+                    .order_by("id").values_list("contribution__trace_id", "transaction_id", "status")[:50])
+    cutoff = timezone.now() - timedelta(seconds=settings.WALLET_ORPHAN_SECONDS)
+    unlinked = (debits.filter(contribution__isnull=True, updated_at__lte=cutoff)
+                .exclude(status__in=[Status.FAILED, Status.CANCELLED])
+                .order_by("id").values_list("transaction_id", "status")[:50])
+    return [(str(t), x, s) for t, x, s in not_standing], list(unlinked)
 
 
 def pot_explanation(adjustments, increments, wins) -> list[str]:

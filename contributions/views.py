@@ -19,7 +19,16 @@ from contributions.services import callbacks, payments, wins
 from portal.charts import sparkline
 from portal.models import Brand
 from portal.scoping import filter_by_brand, filter_catalogue
-from portal.staffviews import paginate, querystring_without_page, require, run_service, staff_page
+from portal.staffviews import (
+    int_param,
+    next_url,
+    paginate,
+    querystring_without_page,
+    require,
+    run_service,
+    spreadsheet_text,
+    staff_page,
+)
 from sources import services as catalogue
 from sources.models import JackpotInstance, Pot
 from sources.selectors import current_commitments
@@ -29,10 +38,12 @@ from sources.selectors import current_commitments
 
 def verify(request):
     """Anyone can check a must-drop win: enter its id."""
-    win_id = request.GET.get("win", "").strip()
-    if win_id.isdigit():
-        return redirect("verify-win", win_id=int(win_id))
-    return render(request, "contributions/verify.html", {"check": None, "asked": win_id})
+    win_id = int_param(request, "win")
+    if win_id is not None:
+        return redirect("verify-win", win_id=win_id)
+    asked = request.GET.get("win", "").strip()
+    return render(request, "contributions/verify.html", {"check": None, "asked": asked[:40],
+                                                          "not_a_number": bool(asked)})
 
 
 def verify_win(request, win_id: int):
@@ -231,11 +242,17 @@ def contribution_csv(request, scope):
     def rows():
         yield writer.writerow(CSV_COLUMNS)
         for c in queryset.iterator(chunk_size=2000):
+            # Text a caller or staff chose (ids, names) is neutralised; the amounts are our own
+            # formatting of Decimals and stay numbers, negative ones included.
+            text = [spreadsheet_text(v) for v in (
+                c.brand.operator_id, c.brand.code, c.player_ref, c.gameround_id, f"{c.target_kind}:{c.target_id}",
+                c.jackpot.name if c.jackpot else "", c.currency, c.error_code)]
+            operator, brand, player, gameround, target, instance_name, currency, error_code = text
             yield writer.writerow([
-                c.trace_id, c.created_at.isoformat(), c.status, c.brand.operator_id, c.brand.code, c.player_ref,
-                c.gameround_id, f"{c.target_kind}:{c.target_id}", c.jackpot_id or "", c.jackpot.name if c.jackpot else "",
-                c.currency, f"{c.base_wager:f}", f"{c.amount:f}", f"{c.amount_base:f}",
-                "" if c.tickets_awarded is None else c.tickets_awarded, "yes" if c.is_async else "no", c.error_code,
+                c.trace_id, c.created_at.isoformat(), c.status, operator, brand, player, gameround, target,
+                c.jackpot_id or "", instance_name, currency, f"{c.base_wager:f}", f"{c.amount:f}",
+                f"{c.amount_base:f}", "" if c.tickets_awarded is None else c.tickets_awarded,
+                "yes" if c.is_async else "no", error_code,
             ])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
@@ -294,7 +311,7 @@ def delivery_resend(request, scope, delivery_id):
     require(request, "contributions.resend_webhookdelivery")
     return run_service(request, lambda: callbacks.delivery_resend(delivery=delivery, actor=request.user),
                        success=f"Delivery {delivery.webhook_id} queued to be sent again.",
-                       back=request.POST.get("next") or reverse("portal:delivery", args=[delivery.pk]))
+                       back=next_url(request, reverse("portal:delivery", args=[delivery.pk])))
 
 
 # --- wins ---------------------------------------------------------------------------------

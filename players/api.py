@@ -1,4 +1,5 @@
-"""Player session tokens for brands without a wallet (SPEC 3)."""
+"""Player session tokens for the player WebSocket (SPEC 3): signed by the portal, so they are
+recognised locally for any brand, with or without a wallet."""
 
 from django.conf import settings
 from ninja import Router, Schema

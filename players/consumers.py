@@ -15,9 +15,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from players import selectors, services
-from players.auth import player_authenticate
+from players.auth import player_authenticate_async
 from players.schemas import EVENT_NAMES, SubscribeRequest, parse_request
-from portal import jsonutil, live
+from portal import jsonutil, live, metrics
 from portal.auth import PlayerPrincipal, ServicePrincipal, StaffPrincipal, service_verify
 from portal.errors import DomainError
 
@@ -68,8 +68,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
             self.principal = None
         await self.accept()
         if self.principal is None:
+            metrics.socket_refused(self)
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
+        metrics.socket_opened(self)
         if live._in_memory():
             live.register_loop(asyncio.get_running_loop())
             live.ensure_embedded_ticker()
@@ -78,6 +80,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
+        metrics.socket_closed(self)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -175,7 +178,8 @@ class PlayerConsumer(EventsConsumer):
         currency = query.get("currency", "").upper()
         if len(currency) != 3 or not currency.isalpha():
             return None
-        return await database_sync_to_async(player_authenticate)(
+        # Off Channels' single thread-sensitive thread: a slow wallet must not hold other connects.
+        return await player_authenticate_async(
             operator_id=route["operator_id"], brand_code=route["brand_id"], token=query.get("token", ""),
             currency=currency)
 
@@ -186,7 +190,8 @@ class ServiceConsumer(EventsConsumer):
     async def authenticate(self):
         token = _query(self.scope).get("token", "")
         try:
-            return await database_sync_to_async(service_verify)(token)
+            # Not on the single thread-sensitive thread: connects must not queue behind other work.
+            return await database_sync_to_async(service_verify, thread_sensitive=False)(token)
         except DomainError:
             return None
 

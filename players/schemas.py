@@ -1,11 +1,12 @@
 """WebSocket requests (SPEC 3, seed 000), validated strictly."""
 
+from decimal import DecimalException
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from portal.errors import DomainError
-from portal.validation import BrandKey, Country, Id, describe, number, text
+from portal.validation import BrandKey, Country, Id, describe, number, text, value_error
 
 EVENT_NAMES = {"JackpotUpdate", "WinEvent", "RaffleWinEvent", "OptInEvent"}
 
@@ -23,13 +24,22 @@ class SubscribeRequest(WsRequest):
     events: list[EventFilter] = Field(max_length=20)
 
 
+def contribution_value(value: Any):
+    """A JSON number within range. jsonutil already refuses numbers beyond decimal arithmetic;
+    should one get here anyway (1E+999999 * anything overflows), it is out of range, not a crash."""
+    try:
+        return number(value)
+    except DecimalException as exc:
+        raise value_error("is out of range") from exc
+
+
 class PlayerOptInRequest(WsRequest):
     instance_id: Id
     player_id: Id
     brand_id: BrandKey
     player_country: Country | None = None
     opt_in: bool
-    contribution_value: Annotated[Any, AfterValidator(number)] | None = None
+    contribution_value: Annotated[Any, AfterValidator(contribution_value)] | None = None
 
 
 class PlayerRaffleTicketsRequest(WsRequest):

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from players.models import Player
 from players.selectors import optin_event_data, optins_of
 from portal.scoping import filter_by_brand
-from portal.staffviews import paginate, querystring_without_page, staff_page
+from portal.staffviews import int_param, paginate, querystring_without_page, staff_page
 from sources.models import JackpotInstance
 from sources.selectors import brand_allowed, live_instances
 
@@ -19,12 +19,12 @@ def player_list(request, scope):
     q = request.GET.get("q", "").strip()
     if q:
         players = players.filter(Q(player_id=q) | Q(player_id__istartswith=q))
-    brand = request.GET.get("brand", "")
-    if brand.isdigit():
-        players = players.filter(brand_id=int(brand))
+    brand = int_param(request, "brand")
+    if brand is not None:
+        players = players.filter(brand_id=brand)
     page = paginate(request, players)
     return render(request, "players/player_list.html", {
-        "page": page, "q": q, "brands": scope.brands().select_related("operator"), "brand": brand,
+        "page": page, "q": q, "brands": scope.brands().select_related("operator"), "brand": "" if brand is None else str(brand),
         "query": querystring_without_page(request),
     })
 

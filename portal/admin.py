@@ -1,8 +1,9 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.utils.html import format_html
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from portal.admin_base import ScopedAdmin
 from portal.models import (
@@ -54,15 +55,18 @@ class OperatorAdmin(ScopedAdmin):
 
     @admin.action(description="Rotate the webhook secret of the selected operators", permissions=["change"])
     def rotate_webhook_secret(self, request, queryset):
+        rotated = []
         for operator in queryset:
             secret = operator_rotate_webhook_secret(operator=operator, actor=request.user)
             self.log_change(request, operator, "Rotated the webhook secret")
-            self.message_user(
-                request,
-                format_html("New webhook secret for <b>{}</b> (shown once; the previous one keeps signing "
-                            "for 24 hours): <code>{}</code>", operator.pk, secret),
-                messages.WARNING,
-            )
+            rotated.append((operator, secret))
+        # Shown once in this response, never as a message: messages travel in a signed but
+        # readable cookie (or the session). No caching of the page either.
+        response = TemplateResponse(request, "portal/webhook_secret_rotated.html", {
+            **self.admin_site.each_context(request), "title": "New webhook secrets", "rotated": rotated,
+            "opts": self.model._meta})
+        add_never_cache_headers(response)
+        return response
 
 
 @admin.register(Brand)
@@ -87,8 +91,9 @@ class CurrencyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["exponent"].required = False
-        self.fields["exponent"].help_text += " Leave empty to use the ISO 4217 value."
+        if "exponent" in self.fields:  # not for view-only users: their form has no fields
+            self.fields["exponent"].required = False
+            self.fields["exponent"].help_text += " Leave empty to use the ISO 4217 value."
 
     def clean(self):
         data = super().clean()

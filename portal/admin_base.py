@@ -1,8 +1,14 @@
 """The admin base every model admin uses: scoped querysets, scoped choices, history."""
 
+import functools
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
@@ -10,6 +16,34 @@ from simple_history.admin import SimpleHistoryAdmin
 from portal.errors import DomainError
 from portal.models import Brand, Operator
 from portal.scoping import Scope, filter_by_brand, filter_by_operator, filter_catalogue, scope_for
+
+
+def changeable_catalogue(queryset: QuerySet, scope: Scope, prefix: str = "") -> QuerySet:
+    """The owned catalogue objects a scope may change: those of its whole operators and of its
+    own brands. `filter_catalogue` also shows brand-scoped staff the operator-wide objects of
+    their operator; those they may only view (as `ScopedAdmin.may_change` says per object)."""
+    if scope.everything:
+        return queryset
+    return queryset.filter(Q(**{f"{prefix}operator__in": scope.operator_ids})
+                           | Q(**{f"{prefix}brand__in": scope.brand_ids}))
+
+
+def _in_scope(action):
+    """Wrap an admin action so it only ever sees the selected objects the user may change."""
+
+    @functools.wraps(action)
+    def scoped(modeladmin, request, queryset):
+        allowed = modeladmin.changeable(request, queryset)
+        refused = queryset.count() - allowed.count()
+        if refused:
+            modeladmin.message_user(
+                request, f"{refused} of the selected {modeladmin.model._meta.verbose_name_plural} are outside "
+                         "your scope (you may only view them): left unchanged.", messages.ERROR)
+        if not allowed.exists():
+            return None
+        return action(modeladmin, request, allowed)
+
+    return scoped
 
 
 class ScopedAdmin(SimpleHistoryAdmin):
@@ -79,6 +113,18 @@ class ScopedAdmin(SimpleHistoryAdmin):
             return scope.owns_operator(owner.operator_id) or bool(owner.brand_id and scope.sees_brand(owner.brand_id))
         return True
 
+    def changeable(self, request, queryset: QuerySet) -> QuerySet:
+        """The part of a list (already scoped by `get_queryset`) the user may change."""
+        if self.scope_mode == "catalogue":
+            return changeable_catalogue(queryset, self.scope(request), self.scope_path)
+        return queryset  # operator and brand lists hold only rows the user may change
+
+    def get_actions(self, request):
+        # Actions (pause, adjust, approve, delete, ...) act only on objects the user may
+        # change, exactly as the change form; the rest are refused with a message.
+        return {name: (_in_scope(func), name, description)
+                for name, (func, name, description) in super().get_actions(request).items()}
+
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or self.may_change(request, obj))
@@ -93,9 +139,34 @@ class ScopedAdmin(SimpleHistoryAdmin):
             return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         # simple-history falls back to the last historical row for objects outside the
         # queryset; a scoped user must not read another operator's history that way.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
+        if self.get_object(request, unquote(object_id)) is None:
             raise Http404
         return super().history_view(request, object_id, extra_context)
+
+    def revert_allowed(self, request, obj) -> bool:
+        """Reverting from a History page is off (SIMPLE_HISTORY_REVERT_DISABLED). Should it ever
+        be turned on, it still takes the change permission on an object in the user's scope."""
+        return not getattr(settings, "SIMPLE_HISTORY_REVERT_DISABLED", False) and self.has_change_permission(
+            request, obj)
+
+    def revert_disabled(self, request, obj=None):
+        return obj is None or not self.revert_allowed(request, obj)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history reads the object from its history table alone (any operator's), asks
+        # only for view permission and saves a POSTed form even with revert disabled: check
+        # the current object in the user's scope first, and refuse any POST unless revert is on.
+        if not hasattr(self.model._meta, "simple_history_manager_attribute"):
+            raise Http404
+        object_id = unquote(object_id)
+        current = self.get_object(request, object_id)
+        if current is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, current):
+            raise PermissionDenied
+        if request.method == "POST" and not self.revert_allowed(request, current):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         scope = self.scope(request)

@@ -3,8 +3,10 @@
 spec's body `{"status_code", "code", "message"}`."""
 
 import logging
+from functools import wraps
 
 import redis
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
@@ -17,6 +19,8 @@ from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, brand_in_scope, 
 from portal.errors import DomainError
 from portal.money import plain
 from portal.selectors import currencies_last_updated, currency_table
+from portal.throttle import service_login_guard
+from portal.validation import storable
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,42 @@ class TokenOut(Schema):
     token: str
 
 
+class StrictParser(jsonutil.NinjaParser):
+    """Bodies read by jsonutil's rules, and any text PostgreSQL cannot store (NUL) refused with
+    INVALID_PROPERTY_VALUE before a view runs a query."""
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        storable(data, "body")
+        return data
+
+
+def _storable_parameters(run):
+    """Path and query parameters get the same check, on every operation, before auth and
+    before any query (a NUL in an owner or brand id would otherwise be a DB_ERROR 500)."""
+
+    def refused(request, kw) -> HttpResponse | None:
+        try:
+            storable(kw, "a path parameter")
+            storable(list(request.GET.lists()), "a query parameter")
+        except DomainError as error:
+            return error_response(error)
+        return None
+
+    if iscoroutinefunction(run):
+        @wraps(run)
+        async def checked_async(request, *args, **kw):
+            return refused(request, kw) or await run(request, *args, **kw)
+
+        return checked_async
+
+    @wraps(run)
+    def checked(request, *args, **kw):
+        return refused(request, kw) or run(request, *args, **kw)
+
+    return checked
+
+
 api = NinjaAPI(
     title="Jackpot portal API",
     version="1.0",
@@ -59,7 +99,9 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=StrictParser(),
 )
+api.add_decorator(_storable_parameters, mode="view")
 
 
 @api.exception_handler(DomainError)
@@ -88,6 +130,12 @@ def _invalid(request, exc: ValidationError):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, DomainError):  # raised while parsing the body (StrictParser)
+        return error_response(exc.__cause__)
+    if isinstance(exc.__cause__, jsonutil.NonFiniteNumber):
+        return error_response(DomainError("INVALID_PROPERTY_VALUE", f"{exc.__cause__} is not a number we accept"))
+    if isinstance(exc.__cause__, jsonutil.JSONDecodeError):
+        return error_response(DomainError("INVALID_STRUCTURE", f"Body is not valid JSON: {exc.__cause__}"))
     code = {400: "INVALID_STRUCTURE", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND"}.get(
         exc.status_code, "SYSTEM_ERROR"
     )
@@ -113,13 +161,15 @@ def _unexpected(request, exc):
 
 @api.post(
     "/authenticate/service",
-    response={200: TokenOut, 400: ErrorOut, 401: ErrorOut},
+    response={200: TokenOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
     tags=["auth"],
     summary="Exchange a service account's credentials for a bearer token",
 )
 def authenticate_service(request, credentials: CredentialsIn):
-    """Tokens expire after `SERVICE_TOKEN_TTL_SECONDS` (default 1800 s)."""
-    return {"token": service_authenticate(username=credentials.username, password=credentials.password)}
+    """Tokens expire after `SERVICE_TOKEN_TTL_SECONDS` (default 1800 s). Repeated failures from
+    one address answer 429 `RATE_LIMITED` for a cool-off period (portal/throttle.py)."""
+    with service_login_guard(request, credentials.username):
+        return {"token": service_authenticate(username=credentials.username, password=credentials.password)}
 
 
 class CurrenciesOut(Schema):

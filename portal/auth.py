@@ -1,8 +1,10 @@
 """Tokens for machines: service accounts (operators' backends) and players.
 
 Both are signed with the project's secret (django.core.signing), carry their expiry, and
-need no database read to verify. A service account's active flag is re-checked through a
-short in-process cache, so disabling an account locks it out within `ACTIVE_CACHE_SECONDS`.
+need no database read to verify. A service token also carries a mark of the account's
+password hash; the account's current mark (empty when it is disabled, or its operator is)
+is re-read through a short in-process cache, so a password reset or a deactivation ends
+every token issued before it within `ACTIVE_CACHE_SECONDS`.
 """
 
 from dataclasses import dataclass
@@ -10,7 +12,10 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signing
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja.security import HttpBearer
 
 from portal.cache import TTLStore
@@ -19,7 +24,7 @@ from portal.models import Brand, ServiceAccount
 
 SERVICE_SALT = "portal.service-token"
 PLAYER_SALT = "portal.player-token"
-ACTIVE_CACHE_SECONDS = 30
+ACTIVE_CACHE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -71,36 +76,50 @@ def service_authenticate(*, username: str, password: str) -> str:
     if not account.check_password(password) or not account.is_active or not account.operator.enabled:
         raise unauthorized("Invalid username or password")
     ServiceAccount.objects.filter(pk=account.pk).update(last_authenticated_at=timezone.now())
-    return signing.dumps({"a": account.pk, "u": account.username, "o": account.operator_id}, salt=SERVICE_SALT)
+    return signing.dumps({"a": account.pk, "u": account.username, "o": account.operator_id,
+                          "p": password_mark(account.password)}, salt=SERVICE_SALT)
 
 
-def _service_principal(token: str) -> ServicePrincipal:
-    """The signed part of the check: pure computation, no I/O."""
+def password_mark(password_hash: str) -> str:
+    """A short keyed digest of the account's password hash: changes with every new password,
+    and tells a reader of the (signed, not encrypted) token nothing about the hash."""
+    return salted_hmac(SERVICE_SALT, password_hash).hexdigest()[:20]
+
+
+def _service_principal(token: str) -> tuple[ServicePrincipal, str]:
+    """The signed part of the check: pure computation, no I/O. Returns the password mark too."""
     try:
         data = signing.loads(token, salt=SERVICE_SALT, max_age=settings.SERVICE_TOKEN_TTL_SECONDS)
+        principal = ServicePrincipal(account_id=data["a"], username=data["u"], operator_id=data["o"])
+        mark = data["p"]
     except signing.SignatureExpired as exc:
         raise unauthorized("Token expired") from exc
-    except (signing.BadSignature, ValueError, TypeError) as exc:
+    except (signing.BadSignature, ValueError, TypeError, KeyError) as exc:
         raise unauthorized() from exc
-    return ServicePrincipal(account_id=data["a"], username=data["u"], operator_id=data["o"])
+    return principal, mark
+
+
+def _check_mark(current: str, mark: str) -> None:
+    if not current:
+        raise unauthorized("Service account disabled")
+    if not constant_time_compare(current, mark):
+        raise unauthorized("Token issued before the account's password changed")
 
 
 def service_verify(token: str) -> ServicePrincipal:
-    principal = _service_principal(token)
-    if not _account_active(principal.account_id):
-        raise unauthorized("Service account disabled")
+    principal, mark = _service_principal(token)
+    _check_mark(_account_mark(principal.account_id), mark)
     return principal
 
 
 async def service_verify_async(token: str) -> ServicePrincipal:
     """The same check from async code: the database is asked only when the short cache misses."""
-    principal = _service_principal(token)
-    active = _active_accounts.get(principal.account_id)
-    if active is None:
-        active = await sync_to_async(_account_active, thread_sensitive=not settings.GATEWAY_POOLED_THREADS)(
+    principal, mark = _service_principal(token)
+    current = _account_marks.get(principal.account_id)
+    if current is None:
+        current = await sync_to_async(_account_mark, thread_sensitive=not settings.GATEWAY_POOLED_THREADS)(
             principal.account_id)
-    if not active:
-        raise unauthorized("Service account disabled")
+    _check_mark(current, mark)
     return principal
 
 
@@ -108,15 +127,25 @@ def _active_seconds() -> float:
     return ACTIVE_CACHE_SECONDS if settings.CATALOGUE_CACHE_SECONDS > 0 else 0.0
 
 
-_active_accounts = TTLStore(_active_seconds)
+_account_marks = TTLStore(_active_seconds)
 
 
-def _account_active(account_id: int) -> bool:
-    active = _active_accounts.get(account_id)
-    if active is None:
-        active = ServiceAccount.objects.filter(pk=account_id, is_active=True, operator__enabled=True).exists()
-        _active_accounts.set(account_id, active)
-    return active
+def _account_mark(account_id: int) -> str:
+    """The mark of the account's current password, or "" when it may not authenticate."""
+    current = _account_marks.get(account_id)
+    if current is None:
+        password = (ServiceAccount.objects.filter(pk=account_id, is_active=True, operator__enabled=True)
+                    .values_list("password", flat=True).first())
+        current = password_mark(password) if password else ""
+        _account_marks.set(account_id, current)
+    return current
+
+
+@receiver(post_save, sender=ServiceAccount, dispatch_uid="portal.auth.service_account_saved")
+def _service_account_saved(sender, instance: ServiceAccount, **kwargs) -> None:
+    """A saved account (new password, deactivated) is re-read at once by this process; other
+    processes re-read it within ACTIVE_CACHE_SECONDS."""
+    _account_marks.values.pop(instance.pk, None)
 
 
 def player_token_issue(*, brand: Brand, player_id: str) -> str:

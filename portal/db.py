@@ -1,6 +1,36 @@
 """Database helpers the ORM does not offer."""
 
 from django.db import connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+
+def pool_check(conn) -> None:
+    """The check of each connection the psycopg pool hands out: one the server ended is
+    discarded and replaced instead of failing a request (CONN_HEALTH_CHECKS, settings.py).
+
+    A dead connection seldom comes alone (a restart or pg_terminate_backend ends them all)
+    and the pool sleeps a growing backoff (1 s, 2 s, 4 s ...) before each further try, so one
+    request met every dead connection in turn (7 s for 4 of them). On the first one, every
+    idle connection is checked at once: the next try gets a live one."""
+    from psycopg_pool import ConnectionPool
+
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)
+        if pool is not None:
+            pool.check()
+        raise
+
+
+@receiver(connection_created, dispatch_uid="portal.db.pool_check")
+def _use_pool_check(sender, connection, **kwargs) -> None:
+    """Django builds the pool with check=ConnectionPool.check_connection and no way to pass
+    another (its OPTIONS["pool"] cannot hold `check`): swap ours in on the pool it made."""
+    pool = getattr(connection, "pool", None)
+    if pool is not None and getattr(pool, "_check", None) not in (None, pool_check):
+        pool._check = pool_check
 
 
 def insert_new(obj) -> bool:

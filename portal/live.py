@@ -2,10 +2,15 @@
 
 Audiences are channel-layer groups:
 
-* `brand.<op>.<brand>`   -- player sockets of a brand (public events: JackpotUpdate, WinEvent, RaffleWinEvent)
+* `brand.<op>.<brand>`   -- player sockets of a brand (public events: JackpotUpdate, and the
+  WinEvent / RaffleWinEvent of every instance the brand takes part in, whoever won)
 * `player.<op>.<brand>.<player>` -- one player's sockets (their OptInEvent)
 * `operator.<op>`        -- service sockets and staff who see the whole operator (every event)
-* `staffbrand.<op>.<brand>` -- staff scoped to single brands (every event of that brand)
+* `staffbrand.<op>.<brand>` -- staff scoped to single brands: JackpotUpdate of the brand's
+  instances, but player data (WinEvent, raffle winners, OptInEvent) of that brand only, as
+  on the staff pages
+
+Every name carries the operator, so no socket hears another operator's events.
 
 Sockets filter by their own subscriptions. JackpotUpdate is coalesced: the first change of
 an instance in an interval is announced at once; later changes in the interval only mark it
@@ -14,7 +19,10 @@ server's loop in embedded mode) sends one snapshot per dirty instance.
 """
 
 import asyncio
+import hashlib
+import json
 import logging
+import re
 import threading
 import time
 
@@ -28,13 +36,20 @@ SOURCE = "thrillpots"
 EVENT_TYPE = "live.event"  # the consumer method that receives group messages
 
 
-def group_name(*parts: str) -> str:
-    """Channel-layer group names allow [a-zA-Z0-9_.-]; operator/brand/player ids may not."""
-    safe = []
-    for part in parts:
-        text = "".join(c if c.isalnum() or c in "_-" else f"_{ord(c):x}_" for c in str(part))
-        safe.append(text)
-    return ".".join(safe)[:99]
+GROUP_PART = re.compile(r"[A-Za-z0-9_-]+")
+MAX_GROUP_NAME = 99  # Channels: fewer than 100 characters of [A-Za-z0-9_.-]
+
+
+def group_name(kind: str, *parts: str) -> str:
+    """`kind.part.part`, readable, when every part is a plain word and the name fits; for any
+    other ids (a '.', a long player id, non-ASCII) `kind..<SHA-256 of the parts>`. A readable
+    name never has '..' (its parts are never empty), so two different keys never share a
+    group -- cutting names short once made players with a common prefix share one."""
+    parts = [str(part) for part in parts]
+    name = ".".join([kind, *parts])
+    if len(name) <= MAX_GROUP_NAME and all(GROUP_PART.fullmatch(part) for part in parts):
+        return name
+    return f"{kind}..{hashlib.sha256(json.dumps(parts).encode()).hexdigest()}"
 
 
 def brand_group(operator_id: str, brand_code: str) -> str:
@@ -129,11 +144,19 @@ def event(msg_name: str, *, operator_id: str, brand_id: str | None, player_id: s
 
 
 def audience(operator_id: str, brand_codes: list[str]) -> list[str]:
-    """Everyone who may see a public event concerning these brands of an operator."""
+    """Everyone who may see a public event about an instance serving these brands (no player
+    data: brand-scoped staff see the instances their brands take part in)."""
     groups = [operator_group(operator_id)]
     for code in brand_codes:
         groups += [brand_group(operator_id, code), staff_brand_group(operator_id, code)]
     return groups
+
+
+def player_audience(operator_id: str, brand_codes: list[str]) -> list[str]:
+    """Who may see an event naming players: the players of every brand the instance serves
+    (a jackpot's wins are its news), services and operator-wide staff -- not brand-scoped
+    staff, who get their own brand's part separately."""
+    return [operator_group(operator_id), *(brand_group(operator_id, code) for code in brand_codes)]
 
 
 def publish_optin(*, operator_id: str, brand_code: str, player_id: str, data: dict, origin: str | None) -> None:
@@ -146,14 +169,22 @@ def publish_optin(*, operator_id: str, brand_code: str, player_id: str, data: di
 
 
 def publish_win(*, operator_id: str, brand_codes: list[str], winner_brand: str, player_id: str, data: dict) -> None:
-    """WinEvent goes to everyone who can see the instance, not only the winner."""
-    send(audience(operator_id, brand_codes),
+    """WinEvent goes to the players of every brand of the instance, not only the winner; of
+    brand-scoped staff, only the winner brand's."""
+    send([*player_audience(operator_id, brand_codes), staff_brand_group(operator_id, winner_brand)],
          event("WinEvent", operator_id=operator_id, brand_id=winner_brand, player_id=player_id, data=data))
 
 
 def publish_raffle_win(*, operator_id: str, brand_codes: list[str], data: dict) -> None:
-    send(audience(operator_id, brand_codes),
+    """The whole draw to players and services; brand-scoped staff get it with their brand's
+    winners only."""
+    send(player_audience(operator_id, brand_codes),
          event("RaffleWinEvent", operator_id=operator_id, brand_id=None, player_id=None, data=data))
+    for code in sorted({*brand_codes, *(w["brand_id"] for w in data["winners"])}):
+        own = [w for w in data["winners"] if w["brand_id"] == code]
+        send([staff_brand_group(operator_id, code)],
+             event("RaffleWinEvent", operator_id=operator_id, brand_id=None, player_id=None,
+                   data={**data, "winners": own}))
 
 
 # --- coalesced JackpotUpdate ----------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Staff roles as Django groups (SPEC 6). Created and kept in sync by migrations."""
+"""Staff roles as Django groups (SPEC 6). Created and kept in sync after every migrate."""
+
+from django.apps import apps as global_apps
+from django.db import DEFAULT_DB_ALIAS
 
 VIEW_ALL = "view"  # every view_* permission of the project's apps
 
@@ -31,25 +34,36 @@ ROLES: dict[str, list[str]] = {
 }
 
 
-def roles_sync(apps, schema_editor=None) -> None:
+def roles_sync(apps, schema_editor=None, *, using: str | None = None) -> None:
     """Create the groups and give each exactly its permissions (safe to run again)."""
     from django.contrib.auth.management import create_permissions
 
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+    using = using or (schema_editor.connection.alias if schema_editor else DEFAULT_DB_ALIAS)
+    for app_label in PROJECT_APPS:
+        app_config = apps.get_app_config(app_label)
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = True  # migration state apps have none; create_permissions skips those
+        create_permissions(app_config, apps=apps, verbosity=0, using=using)
+        app_config.models_module = models_module  # restored: global apps must keep theirs
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    project = {(p.content_type.app_label, p.codename): p for p in Permission.objects.using(using).filter(
+        content_type__app_label__in=PROJECT_APPS).select_related("content_type")}
     for name, wanted in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        perms = []
-        for entry in wanted:
-            if entry == VIEW_ALL:
-                perms += list(Permission.objects.filter(content_type__app_label__in=PROJECT_APPS,
-                                                        codename__startswith="view_"))
-                continue
-            app_label, codename = entry.split(".")
-            perms += list(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
-        group.permissions.set(perms)
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.set([perm for (app_label, codename), perm in project.items()
+                               if f"{app_label}.{codename}" in wanted
+                               or (VIEW_ALL in wanted and codename.startswith("view_"))])
+
+
+def roles_after_migrate(sender, apps=global_apps, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """post_migrate: the data migrations sync the roles before later migrations add models
+    (WalletConfig, RaffleDraw, ...), so sync again once every app is migrated (and after a flush)."""
+    try:
+        apps.get_model("auth", "Group")
+        for app_label in PROJECT_APPS:
+            apps.get_app_config(app_label)
+    except LookupError:
+        return  # a partial migrate (auth or one of our apps not there yet)
+    roles_sync(apps, using=using)

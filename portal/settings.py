@@ -3,15 +3,19 @@
 One `env` reads everything from the environment (or a `.env` file next to manage.py).
 Two modes:
 
-* embedded (nothing configured): SQLite, tasks run in-process, in-memory channel layer,
-  DEBUG on and a development secret key -- one command starts it on a bare machine;
+* embedded (nothing configured): SQLite, tasks run in-process, in-memory channel layer
+  and a development secret key -- one command starts it on a bare machine;
 * production (`PORTAL_PRODUCTION=1`): every secret must come from the environment and
   the process refuses to start without it; `manage.py check --deploy` is clean.
 
 `DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to Redis (Celery broker, channel
 layer and cache) in either mode.
+
+DEBUG is off in every mode unless `DJANGO_DEBUG=1` asks for it (never in production): its
+error pages show settings, DATABASE_URL and REDIS_URL included, to whoever causes an error.
 """
 
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -34,7 +38,7 @@ if PRODUCTION:
     REDIS_URL = env("REDIS_URL")
 else:
     SECRET_KEY = env("DJANGO_SECRET_KEY", default="embedded-dev-only-" + "x" * 40)
-    DEBUG = env.bool("DJANGO_DEBUG", default=True)
+    DEBUG = env.bool("DJANGO_DEBUG", default=False)  # opt-in: see the docstring
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
     DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
     REDIS_URL = env("REDIS_URL", default="")
@@ -54,6 +58,7 @@ INSTALLED_APPS = [
     "ninja",
     "simple_history",
     "import_export",
+    "axes",
     "portal",
     "sources",
     "players",
@@ -61,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the log context of each request, and the contributions' outcome and latency.
+    "portal.metrics.gateway_metrics",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.static_files",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a login lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -100,13 +109,19 @@ else:
     # a thread of its own, so persistent per-thread connections would pile up until PostgreSQL
     # refuses clients; the pool hands connections back at the end of each request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # With a pool this makes Django pass check=ConnectionPool.check_connection: each connection
+    # is checked (an empty query) as it leaves the pool, so one the server ended
+    # (pg_terminate_backend, a restart, an idle timeout) is replaced, not handed to a request
+    # that would fail with DB_ERROR.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=16),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
+    # test_<database>: test runs against different databases never share a test database.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
-        "DATABASE_TEST_NAME", default="test_jackpot_portal"
+        "DATABASE_TEST_NAME", default=f"test_{DATABASES['default']['NAME']}"
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -163,6 +178,22 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
+# Login throttling (django-axes) on staff, admin and service logins (see portal/throttle.py).
+# The axes backend comes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failures are counted in the database (shared by every process in both modes, unlike the
+# embedded mode's per-process cache) and listed for superusers in the admin (Axes).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+# Username + address (service logins: also the address alone), never the username alone.
+AXES_LOCKOUT_PARAMETERS = "portal.throttle.lockout_parameters"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+# The client address is REMOTE_ADDR: uvicorn sets it from X-Forwarded-For only for the proxies
+# it trusts (FORWARDED_ALLOW_IPS, loopback by default), so a client cannot choose its own.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -183,17 +214,33 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Logs: one JSON object per line (LOG_FORMAT=json, the production default) or text (the
+# embedded default); either way every record carries the trace_id, operator and brand of the
+# request or task it belongs to (portal/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", default="json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "portal.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "portal.logs.json_formatter"}, "text": {"()": "portal.logs.text_formatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # uvicorn's own lines (access log included) in the same format, in its worker processes.
+        "uvicorn": {"handlers": ["console"], "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "propagate": False},
     },
 }
+# Celery workers keep this configuration instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Metrics: GET /metrics (portal/monitoring.py) with `Authorization: Bearer <METRICS_TOKEN>`, or
+# a logged-in staff user who sees every operator. Empty: no token is accepted. Several
+# processes (uvicorn --workers, Celery) share counts through PROMETHEUS_MULTIPROC_DIR, which
+# the runtime sets in their environment (see portal/metrics.py).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Product settings -------------------------------------------------------------------
 
@@ -213,6 +260,9 @@ CATALOGUE_CACHE_SECONDS = env.float("CATALOGUE_CACHE_SECONDS", default=2.0)
 # Gateway
 # Contributions run on a shared thread pool under ASGI (see contributions/api.py).
 GATEWAY_POOLED_THREADS = env.bool("GATEWAY_POOLED_THREADS", default=True)
+# ...of this many threads per process: more than wallet work may ever hold (WALLET_MAX_CALLS),
+# so requests of tenants without a slow wallet always find threads.
+GATEWAY_THREADS = env.int("GATEWAY_THREADS", default=32)
 SERVICE_TOKEN_TTL_SECONDS = env.int("SERVICE_TOKEN_TTL_SECONDS", default=1800)
 PLAYER_TOKEN_TTL_SECONDS = env.int("PLAYER_TOKEN_TTL_SECONDS", default=86400)
 GATEWAY_MAX_BODY_BYTES = 64 * 1024
@@ -220,14 +270,21 @@ CONTRIBUTION_METADATA_MAX_BYTES = 16 * 1024
 # Largest base_wager accepted (anything above is a typo or an attack, not a bet).
 MAX_BASE_WAGER = Decimal(env("MAX_BASE_WAGER", default="1000000000"))
 
-# Webhooks: backoff between attempts, in seconds (about 5 s, 30 s, 2 min ... 6 h).
+# Webhooks: an attempt's hard deadline (connect, send, answer; however slowly the receiver
+# trickles), and the backoff between attempts, in seconds (about 5 s, 30 s, 2 min ... 6 h).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_RETRY_SCHEDULE = env.list(
     "WEBHOOK_RETRY_SCHEDULE", cast=int, default=[5, 30, 120, 600, 1800, 3600, 10800, 21600]
 )
-# An attempt not finished this long after its timeout is taken to have died with its worker.
+# An attempt not finished this long after its deadline is taken to have died with its worker
+# (so its claim, deadline + this, never expires while the attempt runs; at least 1 s).
 WEBHOOK_CLAIM_SLACK_SECONDS = env.float("WEBHOOK_CLAIM_SLACK_SECONDS", default=30.0)
-# Async work in batches: contributions processed per transaction, webhooks per claim.
+# Attempts a sending task runs at once, and at most this many of one operator's across all
+# workers: a slow receiver holds its own operator's slots, never everyone's.
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
+WEBHOOK_OPERATOR_CONCURRENCY = env.int("WEBHOOK_OPERATOR_CONCURRENCY", default=4)
+# Async work in batches: contributions processed per transaction; the webhook sweeper queues
+# one sending task per this many due deliveries.
 ASYNC_BATCH_SIZE = env.int("ASYNC_BATCH_SIZE", default=50)
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=50)
 # An accepted async contribution still unprocessed after this long is queued again.
@@ -244,9 +301,19 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 
 # Player socket authentication, tried in order (see players/auth.py).
-PLAYER_AUTHENTICATORS = ["contributions.wallet.socket_authenticate", "players.auth.portal_token"]
+# Tokens the portal signed are decided locally for any brand; only other tokens go to the wallet.
+PLAYER_AUTHENTICATORS = ["players.auth.portal_token", "contributions.wallet.socket_authenticate"]
+# Player sockets whose token goes to the wallet: one short attempt, at most this many per brand
+# and in all in flight per process (beyond: refused at once), on a pool of threads of their own.
+WALLET_AUTH_TIMEOUT_SECONDS = env.float("WALLET_AUTH_TIMEOUT_SECONDS", default=3.0)
+WALLET_AUTH_MAX_PER_BRAND = env.int("WALLET_AUTH_MAX_PER_BRAND", default=4)
+WALLET_AUTH_MAX_CALLS = env.int("WALLET_AUTH_MAX_CALLS", default=8)
+SOCKET_AUTH_THREADS = env.int("SOCKET_AUTH_THREADS", default=16)
 # WebSocket requests: the largest text frame read, and a token bucket per socket.
 WS_MAX_FRAME_CHARS = 16 * 1024
+# The ASGI server's limit (uvicorn ws_max_size): a bigger message closes the socket (1009)
+# before the portal sees it; anything up to it above WS_MAX_FRAME_CHARS gets an Error.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4 * 1024 * 1024)
 WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)
 WS_RATE_BURST = env.int("WS_RATE_BURST", default=40)
 
@@ -256,3 +323,11 @@ WALLET_RETRY_BASE_SECONDS = env.float("WALLET_RETRY_BASE_SECONDS", default=0.5)
 # between the Debit and the transaction), and pending Credits are retried after this long.
 WALLET_ORPHAN_SECONDS = env.float("WALLET_ORPHAN_SECONDS", default=60.0)
 WALLET_CREDIT_RETRY_SECONDS = env.float("WALLET_CREDIT_RETRY_SECONDS", default=30.0)
+# Bulkhead: contributions waiting on a brand's wallet (its calls, or a duplicate waiting for the
+# first) are at most this many per brand and in all per process; beyond, 503 WALLET_UNAVAILABLE
+# at once. Each holds a gateway thread and a database connection: keep WALLET_MAX_CALLS well
+# below GATEWAY_THREADS and DATABASE_POOL_MAX.
+WALLET_MAX_CALLS_PER_BRAND = env.int("WALLET_MAX_CALLS_PER_BRAND", default=6)
+WALLET_MAX_CALLS = env.int("WALLET_MAX_CALLS", default=10)
+# One wallet call, retries and backoff included, ends within this many seconds.
+WALLET_CALL_DEADLINE_SECONDS = env.float("WALLET_CALL_DEADLINE_SECONDS", default=15.0)

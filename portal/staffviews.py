@@ -6,12 +6,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from portal.errors import DomainError
 from portal.scoping import Scope, scope_for
 
 PAGE_SIZE = 50
+
+
+def storable_query(request) -> None:
+    """Drop query parameters holding a NUL: PostgreSQL cannot compare text with one, so such a
+    filter would be a 500. The page shows as if the filter had not been given."""
+    pairs = [(key, value) for key, values in request.GET.lists() for value in values]
+    if any("\x00" in key + value for key, value in pairs):
+        kept = QueryDict(mutable=True)
+        for key, value in pairs:
+            if "\x00" not in key + value:
+                kept.appendlist(key, value)
+        request.GET = kept
 
 
 def staff_page(view):
@@ -22,9 +36,25 @@ def staff_page(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
             raise PermissionDenied("The portal is for staff.")
+        storable_query(request)
         return view(request, *args, scope=scope_for(request.user), **kwargs)
 
     return wrapper
+
+
+def int_param(request, name: str) -> int | None:
+    """A query parameter as a database id, or None when it is not one (`²`, `1e3`, 40 digits)."""
+    value = request.GET.get(name, "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def next_url(request, default: str) -> str:
+    """Where a form post goes back to: its `next` if that is a page of this site, else `default`."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return candidate
+    return default
 
 
 def require(request, permission: str) -> None:
@@ -48,10 +78,22 @@ def run_service(request, call, *, success: str, back: str):
     return redirect(back)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value) -> str:
+    """A text cell a spreadsheet will not run: one starting like a formula gets a leading
+    single quote (OWASP CSV injection). Numbers we format ourselves stay numbers: pass them as
+    they are, not through here."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def querystring_without_page(request) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
 
 
-__all__ = ["Scope", "paginate", "querystring_without_page", "require", "run_service", "staff_page"]
+__all__ = ["Scope", "int_param", "next_url", "paginate", "querystring_without_page", "require", "run_service",
+           "spreadsheet_text", "staff_page"]

@@ -37,18 +37,42 @@ def value_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("property_value", message)
 
 
+def unstorable(value: str) -> str | None:
+    """Why PostgreSQL could not store or compare this text (NUL, lone surrogates), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    return None
+
+
 def text(value: str, max_length: int) -> str:
     if not value:
         raise value_error("must not be empty")
     if len(value) > max_length:
         raise value_error(f"longer than {max_length} characters")
-    if "\x00" in value:
-        raise value_error("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise value_error("is not valid Unicode text") from exc
+    if problem := unstorable(value):
+        raise value_error(problem)
     return value
+
+
+def storable(value: Any, where: str) -> None:
+    """Refuse (INVALID_PROPERTY_VALUE) a parsed request holding text PostgreSQL cannot take,
+    in any string or key however deep: checked once where requests are parsed, before any
+    query, instead of field by field."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if problem := unstorable(item):
+                raise invalid_value(f"{where} {problem}")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
 
 
 def _brand(value: str) -> str:
@@ -76,9 +100,12 @@ def number(value: Any) -> Decimal:
     amount = Decimal(value)
     if not amount.is_finite():
         raise value_error("must be a finite number")
-    if abs(amount) > settings.MAX_BASE_WAGER:
+    # copy_abs, not abs(): abs() rounds to the context and 1E+999999999 would raise Overflow.
+    if amount.copy_abs() > settings.MAX_BASE_WAGER:
         raise value_error(f"must not exceed {settings.MAX_BASE_WAGER}")
-    if amount != 0 and amount.as_tuple().exponent < -settings.MONEY_DECIMAL_PLACES:
+    if amount == 0:
+        return Decimal(0)  # 0E-999999999 is zero, without an exponent no arithmetic can hold
+    if amount.as_tuple().exponent < -settings.MONEY_DECIMAL_PLACES:
         raise value_error(f"has more than {settings.MONEY_DECIMAL_PLACES} decimal places")
     return amount
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -9,7 +10,11 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html", redirect_authenticated_user=True),
+    path("login/", auth_views.LoginView.as_view(
+        template_name="portal/login.html", redirect_authenticated_user=True,
+        # Said on the page: the login throttle (django-axes, see portal/settings.py).
+        extra_context={"lockout": {"failures": settings.AXES_FAILURE_LIMIT,
+                                   "minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)}}),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("jackpots/", money.instance_list, name="instances"),

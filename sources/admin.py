@@ -3,12 +3,13 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from import_export import fields, resources
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.widgets import ForeignKeyWidget
 
-from portal.admin_base import AmountReasonForm, ScopedAdmin, reason_action
+from portal.admin_base import AmountReasonForm, ScopedAdmin, changeable_catalogue, reason_action
 from portal.scoping import filter_catalogue, scope_for
 from sources import services
 from sources.models import (
@@ -77,14 +78,28 @@ class GameGroupAdmin(CatalogueAdmin):
         return queryset.distinct(), False
 
 
-class GameResource(resources.ModelResource):
-    """CSV columns: group, provider, game_code, name. Groups are named; codes are unique per group."""
+class OwnGroupWidget(ForeignKeyWidget):
+    """A game group by name, looked up only among the groups the importing user may change
+    (names are unique per operator, not across operators)."""
 
-    group = fields.Field(attribute="group", column_name="group", widget=ForeignKeyWidget(GameGroup, "name"))
+    def __init__(self):
+        super().__init__(GameGroup, "name")
+        self.groups = lambda row: GameGroup.objects.all()
+
+    def get_queryset(self, value, row, *args, **kwargs):
+        return self.groups(row)
+
+
+class GameResource(resources.ModelResource):
+    """CSV columns: group, provider, game_code, name, and optionally operator (the group's
+    operator, for users who manage several operators using the same group name)."""
+
+    group = fields.Field(attribute="group", column_name="group", widget=OwnGroupWidget())
+    operator = fields.Field(attribute="group__operator_id", column_name="operator", readonly=True)
 
     class Meta:
         model = Game
-        fields = ["group", "provider", "game_code", "name"]
+        fields = ["group", "provider", "game_code", "name", "operator"]
         import_id_fields = ["group", "provider", "game_code"]
         skip_unchanged = True
         report_skipped = True
@@ -92,6 +107,15 @@ class GameResource(resources.ModelResource):
     def __init__(self, request=None, **kwargs):
         super().__init__(**kwargs)
         self.request = request
+        self.fields["group"].widget.groups = self.groups_for
+
+    def groups_for(self, row) -> QuerySet:
+        """The groups a row may name: those the user may change, of the row's operator if given."""
+        groups = GameGroup.objects.all()
+        if self.request is not None:
+            groups = changeable_catalogue(groups, scope_for(self.request.user))
+        operator = str((row or {}).get("operator") or "").strip()
+        return groups.filter(operator_id=operator) if operator else groups
 
     def get_queryset(self):
         queryset = super().get_queryset().select_related("group")
@@ -101,11 +125,13 @@ class GameResource(resources.ModelResource):
         return queryset
 
     def before_import_row(self, row, **kwargs):
-        if self.request is None:
-            return
-        groups = filter_catalogue(GameGroup.objects.all(), scope_for(self.request.user))
-        if not groups.filter(name=row.get("group")).exists():
-            raise ValidationError(f"Unknown game group {row.get('group')!r} (or not yours to change).")
+        name = row.get("group")
+        owners = sorted(self.groups_for(row).filter(name=name).values_list("operator_id", flat=True))
+        if not owners:
+            raise ValidationError(f"Unknown game group {name!r} (or not yours to change).")
+        if len(owners) > 1:
+            raise ValidationError(f"Game group {name!r} exists for several operators ({', '.join(owners)}): "
+                                  "add an operator column naming the one meant.")
 
 
 @admin.register(Game)

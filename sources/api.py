@@ -8,7 +8,12 @@ from portal.api import ErrorOut, json_response
 from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, brand_in_scope, forbidden
 from portal.errors import DomainError
 from sources.models import Source
-from sources.selectors import instance_for_source, instance_queryset, instance_snapshot
+from sources.selectors import (
+    instance_brand_codes,
+    instance_for_source,
+    instance_queryset,
+    instance_snapshot,
+)
 
 router = Router(tags=["jackpots"], auth=ServiceOrPlayerBearer())
 
@@ -72,10 +77,8 @@ def instance_detail(request, instance_id: str):
     instance = instance_queryset().filter(pk=pk, operator_id=principal.operator_id).first()
     if instance is None:
         raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
-    if isinstance(principal, PlayerPrincipal):
-        allowed = {b.code for b in instance.allowed_brands.all()}
-        if allowed and principal.brand_code not in allowed:
-            raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+    if isinstance(principal, PlayerPrincipal) and principal.brand_code not in instance_brand_codes(instance):
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
     return json_response(instance_snapshot(instance))
 
 

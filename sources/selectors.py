@@ -39,11 +39,15 @@ def in_window(instance: JackpotInstance, now: datetime) -> bool:
 
 
 def brand_allowed(instance: JackpotInstance, brand: Brand) -> bool:
-    """Same operator, and listed in allowed_brands (an empty list allows every brand)."""
+    """Same operator, and listed in allowed_brands. An empty list means every brand of the
+    owner (SPEC 1, "empty = all"): all of the operator's for an operator-wide instance, the
+    owning brand alone for a brand-owned one."""
     if instance.operator_id != brand.operator_id:
         return False
     allowed = instance.allowed_brands.all()
-    return not allowed or any(b.pk == brand.pk for b in allowed)
+    if allowed:
+        return any(b.pk == brand.pk for b in allowed)
+    return instance.brand_id is None or instance.brand_id == brand.pk
 
 
 def country_allowed(instance: JackpotInstance, country: str) -> bool:
@@ -209,12 +213,14 @@ def instance_snapshot(instance: JackpotInstance, *, sources: list[str] | None = 
 
 def instance_brand_codes(instance: JackpotInstance, operator_brands: dict[str, list[tuple[int, str]]] | None = None
                          ) -> list[str]:
-    """Bare codes of the brands an instance serves (its allowed brands, or all of its operator's)."""
+    """Bare codes of the brands an instance serves (see `brand_allowed`)."""
     from portal.models import Brand
 
     allowed = instance.allowed_brands.all()
     if allowed:
         return sorted(b.code for b in allowed)
+    if instance.brand_id is not None:
+        return [instance.brand.code]
     if operator_brands is None:
         return sorted(Brand.objects.filter(operator_id=instance.operator_id, enabled=True)
                       .values_list("code", flat=True))

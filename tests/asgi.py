@@ -4,6 +4,7 @@ import threading
 import time
 
 import uvicorn
+from django.conf import settings
 from websockets.sync.client import connect
 
 from portal import jsonutil
@@ -12,7 +13,7 @@ from portal import jsonutil
 class AsgiServer:
     def __init__(self) -> None:
         config = uvicorn.Config("portal.asgi:application", host="127.0.0.1", port=0, lifespan="off",
-                                log_level="warning", ws_max_size=1024 * 1024)
+                                log_level="warning", ws_max_size=settings.WS_MAX_MESSAGE_BYTES)  # as runportal
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -35,19 +35,22 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                if receiver.redirect_to:
-                    self.send_header("Location", receiver.redirect_to)
-                answer = b'{"ok": true}' if status < 300 else b"x" * 5000
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                receiver.answer(self, status)
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, handler: BaseHTTPRequestHandler, status: int) -> None:
+        handler.send_response(status)
+        if self.redirect_to:
+            handler.send_header("Location", self.redirect_to)
+        answer = b'{"ok": true}' if status < 300 else b"x" * 5000
+        handler.send_header("Content-Length", str(len(answer)))
+        handler.end_headers()
+        handler.wfile.write(answer)
 
     @property
     def url(self) -> str:
@@ -69,6 +72,58 @@ class Receiver:
                     return list(self.received)
             time.sleep(0.05)
         raise AssertionError(f"expected {count} requests, got {len(self.received)}")
+
+
+class TricklingReceiver(Receiver):
+    """A slow receiver: it answers its first `slow` requests (all of them if None) one header
+    byte every `every` seconds -- so no single read of the caller ever times out -- until
+    `release` is set, then finishes with 200. Counts the answers it is in the middle of
+    (`held`) and those the caller gave up on (`dropped`: the connection was closed on it)."""
+
+    def __init__(self, slow: int | None = None, every: float = 0.05):
+        super().__init__()
+        self.slow, self.every = slow, every
+        self.release = threading.Event()
+        self.held = self.dropped = self.trickled = 0
+        self._started = 0
+        self._changed = threading.Condition(self._lock)
+
+    def answer(self, handler: BaseHTTPRequestHandler, status: int) -> None:
+        with self._lock:
+            trickle = self.slow is None or self._started < self.slow
+            self._started += trickle
+            self.held += trickle
+        if not trickle:
+            return super().answer(handler, status)
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+            while not self.release.wait(self.every):
+                handler.wfile.write(b"a")
+                with self._lock:
+                    self.trickled += 1
+            handler.wfile.write(b'\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{"ok": true}')
+        except OSError:
+            with self._lock:
+                self.dropped += 1
+        finally:
+            with self._changed:
+                self.held -= 1
+                self._changed.notify_all()
+
+    def wait_until(self, condition, timeout: float = 10.0) -> None:
+        """Wait until condition(self) holds (checked whenever an answer starts or ends)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out: held={self.held} dropped={self.dropped} "
+                                         f"received={len(self.received)}")
+                self._changed.wait(min(left, 0.05))
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        super().__exit__(*exc)
 
 
 def with_callback(body: dict, url: str, win_result_only: bool = False) -> dict:

@@ -8,12 +8,13 @@ attempt on record.
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
@@ -27,8 +28,9 @@ from contributions.services.engine import (
     player_touch,
     replay,
 )
-from portal import jsonutil
+from portal import jsonutil, metrics
 from portal.errors import DomainError
+from portal.logs import log_bind
 from portal.selectors import brand_for_operator
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome
         status=Contribution.Status.ACCEPTED, is_async=True,
         callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
     )
+    log_bind(trace_id=contribution.trace_id)
     try:
         with transaction.atomic():
             contribution.player = player_touch(brand=brand, player_id=request.player_id,
@@ -110,6 +113,7 @@ def contribution_process(contribution_id: int) -> int:
         rows = list(waiting.filter(pk=contribution_id))
         if batch_size > len(rows):
             rows += list(waiting.exclude(pk=contribution_id).order_by("id")[:batch_size - len(rows)])
+        metrics.async_batch(len(rows))
         Contribution.objects.filter(pk__in=[row.pk for row in rows]).update(
             process_attempts=F("process_attempts") + 1)
         deliveries = []
@@ -131,6 +135,7 @@ def contribution_process(contribution_id: int) -> int:
 
 def _process_locked(row: Contribution, deliveries: list) -> str | bool:
     """One contribution of a batch, inside the batch's transaction (a savepoint of its own)."""
+    log_bind(trace_id=row.trace_id, operator=row.brand.operator_id, brand=row.brand.key)
     try:
         if row.process_attempts > MAX_PROCESS_ATTEMPTS:
             raise DomainError("SYSTEM_ERROR", "The contribution could not be processed", status=500)
@@ -163,6 +168,7 @@ def _process_locked(row: Contribution, deliveries: list) -> str | bool:
 def _process_with_debit(contribution_id: int) -> Contribution | None:
     """A player-funded async contribution: Debit first (network), then its own transaction."""
     contribution = Contribution.objects.select_related("brand__operator", "player").get(pk=contribution_id)
+    log_bind(trace_id=contribution.trace_id, operator=contribution.brand.operator_id, brand=contribution.brand.key)
     if contribution.status != Contribution.Status.ACCEPTED:
         return None
     try:
@@ -241,56 +247,118 @@ def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqu
     return delivery
 
 
-def deliveries_send(*, only: int | None = None, limit: int | None = None) -> int:
-    """Send due deliveries in a batch: claim them in one transaction (SKIP LOCKED, so workers
-    share the work and never send the same attempt), POST them (a few at a time, connections
-    kept alive), and record every attempt and outcome in one more transaction. `only` sends
-    that one delivery if it is due. Returns how many were attempted."""
+# While attempts run, a sending task looks for newly due deliveries this often, so one that
+# becomes due is not kept waiting behind slow attempts.
+CLAIM_POLL_SECONDS = 0.1
+
+
+def deliveries_send(*, only: int | None = None) -> int:
+    """Send due deliveries until none is left (`only`: that one, if it is due); returns how
+    many were attempted.
+
+    Up to WEBHOOK_CONCURRENCY attempts run at once, and no more than
+    WEBHOOK_OPERATOR_CONCURRENCY of one operator's across all workers, so a slow receiver
+    holds its own operator's slots only. Every attempt ends by its deadline; its claim lasts
+    longer, so no one else sends it meanwhile. Free slots are refilled as attempts finish
+    (and every CLAIM_POLL_SECONDS while they run); outcomes are recorded as they come."""
+    slots = max(1, settings.WEBHOOK_CONCURRENCY)
+    running: dict[Future, WebhookDelivery] = {}
+    attempted, claiming = 0, True
+    with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook") as pool:
+        while True:
+            if claiming and len(running) < slots:
+                for delivery in _deliveries_claim(slots - len(running), only=only):
+                    running[pool.submit(_post, delivery)] = delivery
+                claiming = only is None
+            if not running:
+                return attempted
+            done, _ = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            if done:
+                _attempts_record([(running.pop(future), future.result()) for future in done])
+                attempted += len(done)
+
+
+def _claim_lease() -> timedelta:
+    """How long a claim lasts: longer than any attempt can (its deadline) plus a margin."""
+    return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
+
+
+def _deliveries_claim(slots: int, *, only: int | None = None) -> list[WebhookDelivery]:
+    """Claim up to `slots` due deliveries, oldest first, passing over operators that already
+    have WEBHOOK_OPERATOR_CONCURRENCY attempts running. Rows other workers are claiming are
+    skipped (SKIP LOCKED); the claim numbers the attempt (attempt_count + 1), so two attempts
+    of a delivery never share a number."""
+    cap = max(1, settings.WEBHOOK_OPERATOR_CONCURRENCY)
     now = timezone.now()
-    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
     if only is not None:
         due = due.filter(pk=only)
+    picked: list[int] = []
     with transaction.atomic():
-        ids = list(due.select_for_update(skip_locked=True).order_by("next_attempt_at", "id")
-                   .values_list("pk", flat=True)[:limit or settings.WEBHOOK_BATCH_SIZE])
-        WebhookDelivery.objects.filter(pk__in=ids).update(
-            status=WebhookDelivery.Status.DELIVERING,
-            claimed_until=now + timedelta(seconds=timeout + settings.WEBHOOK_CLAIM_SLACK_SECONDS))
-    if not ids:
-        return 0
-    deliveries = list(WebhookDelivery.objects.select_related("brand__operator").filter(pk__in=ids))
-    with ThreadPoolExecutor(max_workers=min(8, len(deliveries)), thread_name_prefix="webhook") as pool:
-        results = list(pool.map(_post, deliveries))
-    schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    finished = timezone.now()
-    attempts = []
-    for delivery, (started, status_code, excerpt, error, latency_ms) in zip(deliveries, results, strict=True):
+        busy = Counter(dict(
+            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DELIVERING, claimed_until__gte=now)
+            .values_list("brand__operator_id").annotate(running=Count("pk")).order_by()))
+        while len(picked) < slots:
+            full = [operator_id for operator_id, count in busy.items() if count >= cap]
+            rows = list(due.exclude(pk__in=picked).exclude(brand__operator_id__in=full)
+                        .select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at", "id")
+                        .values_list("pk", "brand__operator_id")[:slots - len(picked)])
+            if not rows:
+                break
+            for pk, operator_id in rows:
+                if busy[operator_id] < cap:
+                    picked.append(pk)
+                    busy[operator_id] += 1
+        if not picked:
+            return []
+        WebhookDelivery.objects.filter(pk__in=picked).update(
+            status=WebhookDelivery.Status.DELIVERING, claimed_until=timezone.now() + _claim_lease(),
+            attempt_count=F("attempt_count") + 1)
+    return list(WebhookDelivery.objects.select_related("brand__operator").filter(pk__in=picked))
+
+
+def _attempts_record(finished: list[tuple[WebhookDelivery, tuple]]) -> None:
+    """Put finished attempts on record and move their deliveries on: delivered, retried after
+    the backoff, or failed. A delivery no longer held by this claim (the sweeper took it back:
+    its worker had stalled past the lease) keeps its newer state; the attempt is still kept."""
+    finished_at = timezone.now()
+    attempts, moved = [], []
+    for delivery, (started, status_code, excerpt, error, latency_ms) in finished:
         success = status_code is not None and 200 <= status_code < 300
-        number = delivery.attempt_count + 1
+        metrics.webhook_attempt(operator=delivery.brand.operator_id, status=status_code, seconds=latency_ms / 1000)
+        number = delivery.attempt_count  # numbered when claimed
         attempts.append(WebhookAttempt(
             delivery=delivery, number=number, started_at=started, status_code=status_code, latency_ms=latency_ms,
             response_excerpt=excerpt, error=error, success=success))
-        delivery.attempt_count = number
-        delivery.claimed_until = None
-        delivery.last_error = "" if success else (error or f"HTTP {status_code}")
-        if success:
-            delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, finished
-        elif number > len(schedule):
-            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-        else:
-            delivery.status = WebhookDelivery.Status.PENDING
-            delivery.next_attempt_at = finished + timedelta(seconds=schedule[number - 1])
+        _delivery_move_on(delivery, number=number, success=success, finished_at=finished_at,
+                          error="" if success else (error or f"HTTP {status_code}"))
+        moved.append(delivery)
     with transaction.atomic():
-        WebhookAttempt.objects.bulk_create(attempts)
-        WebhookDelivery.objects.bulk_update(deliveries, ["attempt_count", "claimed_until", "last_error", "status",
-                                                         "delivered_at", "next_attempt_at"])
-    return len(deliveries)
+        # A number the sweeper already recorded as abandoned keeps that record.
+        WebhookAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
+        held = set(WebhookDelivery.objects.select_for_update().filter(
+            pk__in=[d.pk for d in moved], status=WebhookDelivery.Status.DELIVERING).values_list("pk", "attempt_count"))
+        WebhookDelivery.objects.bulk_update([d for d in moved if (d.pk, d.attempt_count) in held], [
+            "claimed_until", "last_error", "status", "delivered_at", "next_attempt_at"])
+
+
+def _delivery_move_on(delivery: WebhookDelivery, *, number: int, success: bool, finished_at, error: str) -> None:
+    """The state after attempt `number`: delivered, pending until the backoff, or failed."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    delivery.claimed_until = None
+    delivery.last_error = error
+    if success:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, finished_at
+    elif number > len(schedule):
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+    else:
+        delivery.status = WebhookDelivery.Status.PENDING
+        delivery.next_attempt_at = finished_at + timedelta(seconds=schedule[number - 1])
 
 
 def _post(delivery: WebhookDelivery) -> tuple:
-    """One signed POST; never raises: every failure is an attempt on record."""
-    from contributions.webhooks import guarded_session, signature_headers
+    """One signed POST within the deadline; never raises: every failure is an attempt on record."""
+    from contributions.webhooks import signature_headers, webhook_post
 
     now = timezone.now()
     operator = delivery.brand.operator
@@ -306,12 +374,8 @@ def _post(delivery: WebhookDelivery) -> tuple:
     status_code, excerpt, error = None, "", ""
     started = time.monotonic()
     try:
-        response = guarded_session().post(delivery.url, data=delivery.payload.encode(), headers=headers,
-                                          timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
-                                          stream=True)
-        status_code = response.status_code
-        excerpt = response.raw.read(1024, decode_content=True).decode("utf-8", "replace")
-        response.close()
+        status_code, excerpt = webhook_post(delivery.url, body=delivery.payload.encode(), headers=headers,
+                                            seconds=settings.WEBHOOK_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - every failure is an attempt on record, then retried
         error = f"{type(exc).__name__}: {exc}"[:2000]
     return now, status_code, excerpt, error, int((time.monotonic() - started) * 1000)
@@ -342,10 +406,23 @@ def delivery_resend(*, delivery: WebhookDelivery, actor, reason: str = "resent b
 
 
 def deliveries_due(limit: int = 1000) -> list[int]:
-    """Ids of deliveries to attempt now; claims abandoned by a dead worker are released first."""
+    """Ids of deliveries to attempt now. Claims whose lease ran out (their worker died: an
+    attempt ends well within the lease) are taken back first, the lost attempt on record."""
     now = timezone.now()
-    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DELIVERING, claimed_until__lt=now).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=now, claimed_until=None)
+    with transaction.atomic():
+        abandoned = list(WebhookDelivery.objects.select_for_update(skip_locked=True).filter(
+            status=WebhookDelivery.Status.DELIVERING, claimed_until__lt=now))
+        lost = []
+        for delivery in abandoned:
+            lost.append(WebhookAttempt(delivery=delivery, number=delivery.attempt_count, latency_ms=0,
+                                       started_at=delivery.claimed_until - _claim_lease(),  # when it was claimed
+                                       error="abandoned: no outcome was recorded before its claim expired"))
+            _delivery_move_on(delivery, number=delivery.attempt_count, success=False, finished_at=now,
+                              error=lost[-1].error)
+            if delivery.status == WebhookDelivery.Status.PENDING:
+                delivery.next_attempt_at = now  # at once: its backoff has passed already
+        WebhookAttempt.objects.bulk_create(lost, ignore_conflicts=True)
+        WebhookDelivery.objects.bulk_update(abandoned, ["claimed_until", "last_error", "status", "next_attempt_at"])
     return list(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]

@@ -33,6 +33,7 @@ from portal import jsonutil, live
 from portal.cache import TTLStore
 from portal.db import insert_new, insert_parts
 from portal.errors import DomainError, rejected
+from portal.logs import log_bind
 from portal.models import Brand
 from portal.money import ZERO, convert, ledger, ledger_down, payout, plain, to_currency
 from portal.selectors import brand_for_operator, currency_rates
@@ -113,6 +114,7 @@ def replay(existing: Contribution, request: ContributionIn) -> Outcome:
             status=409,
         )
     body = jsonutil.dumps({"trace_id": str(existing.trace_id)}) if existing.is_async else existing.result_json
+    log_bind(trace_id=existing.trace_id)
     return Outcome(contribution=existing, body=body, replayed=True)
 
 
@@ -619,13 +621,24 @@ def contribution_record(*, operator_id: str, request: ContributionIn) -> Outcome
         if existing is not None:
             return replay(existing, request)
         raise
-    debit = payments.debit_for(plan)  # network: before the transaction, never inside it
+    with payments.debit_turn(plan) as waited:
+        if waited:  # a duplicate that waited for the first: its outcome is the answer (SPEC 2.8)
+            existing = contribution_find(brand=brand, request=request)
+            if existing is not None:
+                return replay(existing, request)
+        return _record_planned(plan)
+
+
+def _record_planned(plan: Plan) -> Outcome:
+    brand, request = plan.brand, plan.request
     contribution = Contribution(
         brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
         target_kind=request.target_kind, target_id=request.target_id,
         player_country=request.player_country, token=request.token, currency=request.currency,
         base_wager=request.base_wager, metadata_json=request.metadata_json,
     )
+    log_bind(trace_id=contribution.trace_id)  # its id from here on, the wallet's Debit included
+    debit = payments.debit_for(plan)  # network: before the transaction, never inside it
     try:
         draws = draws_in_advance(plan)
         known = _known_players.get((brand.pk, request.player_id, request.player_country, request.currency))

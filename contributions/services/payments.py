@@ -8,6 +8,11 @@
   contribution by a crash. The transaction that records a contribution locks its Debit
   and links it, so no contribution exists without its Debit and no Debit survives without
   a contribution.
+* Concurrent duplicates of a side bet take turns (`debit_turn`: a lock on the round): the
+  first debits and records, the others then find its contribution and replay it (SPEC
+  2.8). Whatever still races on one Debit row (a redelivered async task, the sweeper) is
+  settled by conditional status updates: a success one caller saw is never undone by a
+  duplicate that saw it too.
 * A win is credited after commit, from a Credit row written with the win. A Credit is never
   cancelled: after its retries it stays pending and is retried periodically and by staff,
   always with the same transaction id, so it is never paid twice.
@@ -15,15 +20,24 @@
 
 import hashlib
 import logging
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from contributions.models import Contribution, WalletConfig, WalletTransaction, Win
-from contributions.wallet import WalletClient, WalletError, amount_text, wallet_of
+from contributions.wallet import (
+    WalletClient,
+    WalletError,
+    amount_text,
+    calls,
+    wallet_busy,
+    wallet_of,
+)
 from portal import jsonutil
 from portal.db import insert_new
 from portal.errors import DomainError, rejected
@@ -82,6 +96,69 @@ def _mark(tx: WalletTransaction, status: str, *, error: WalletError | None = Non
 # --- Debits -------------------------------------------------------------------------------
 
 
+@contextmanager
+def debit_turn(plan):
+    """Around a side bet debited at the brand's wallet, from before its Debit until its
+    transaction ends: a slot of the brand's wallet bulkhead (503 at once when the brand has
+    too many in flight), then the round's lock, so a concurrent duplicate waits for the
+    first and replays its outcome instead of racing it at the wallet. Yields whether this
+    request had to wait for another one of the same round."""
+    if not plan.player_funded or wallet_of(plan.brand) is None:
+        yield False
+        return
+    request = plan.request
+    key = round_key(brand=plan.brand, player_ref=request.player_id, gameround_id=request.gameround_id,
+                    target_kind=request.target_kind, target_id=request.target_id)
+    with calls.slot(plan.brand.key), _round_lock(key, brand_key=plan.brand.key) as waited:
+        yield waited
+
+
+def _round_wait_seconds() -> float:
+    # The holder makes at most three wallet calls (auth, Debit, cancel), each within its deadline.
+    return 3 * settings.WALLET_CALL_DEADLINE_SECONDS + 5
+
+
+_local_round_locks = [threading.Lock() for _ in range(64)]
+
+
+@contextmanager
+def _round_lock(key: str, *, brand_key: str):
+    """One holder per round: a session advisory lock on PostgreSQL (across processes), a
+    striped lock of this process elsewhere (the embedded single-process mode). Yields
+    whether it had to wait. Uncontended, it costs one query to take and one to release."""
+    wait = _round_wait_seconds()
+    if connection.vendor != "postgresql":
+        lock = _local_round_locks[int(key[:8], 16) % len(_local_round_locks)]
+        waited = not lock.acquire(blocking=False)
+        if waited and not lock.acquire(timeout=wait):
+            raise wallet_busy(brand_key)
+        try:
+            yield waited
+        finally:
+            lock.release()
+        return
+    number = int(key[:15], 16)  # 60 bits: fits PostgreSQL's bigint
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [number])
+        waited = not cursor.fetchone()[0]
+        if waited:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{int(wait * 1000)}ms"])
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [number])
+            except OperationalError as exc:  # lock_timeout: the first is stuck far beyond its deadlines
+                raise wallet_busy(brand_key) from exc
+            finally:
+                cursor.execute("RESET lock_timeout")
+    try:
+        yield waited
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+        except Exception:  # noqa: BLE001 - a lost connection has released its locks with it
+            logger.warning("round lock %s could not be released", key[:15], exc_info=True)
+
+
 def debit_for(plan) -> WalletTransaction | None:
     """Debit the player's side bet before the contribution's transaction (None: nothing to debit)."""
     if not plan.player_funded:
@@ -94,39 +171,51 @@ def debit_for(plan) -> WalletTransaction | None:
         raise rejected("WalletRequired", f"brand {brand.key} has no wallet, so its players cannot fund side bets")
     key = round_key(brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
                     target_kind=request.target_kind, target_id=request.target_id)
-    earlier = list(WalletTransaction.objects.filter(round_key=key, kind=WalletTransaction.Kind.DEBIT).order_by("-id"))
-    latest = earlier[0] if earlier else None
-    if latest is not None and latest.status == Status.SUCCEEDED:
-        return latest  # the same contribution again: already paid for
-    if latest is not None and latest.status in (Status.CANCELLING, Status.CANCEL_FAILED):
-        raise DomainError("WALLET_UNAVAILABLE", "The previous debit of this round is still being cancelled; retry",
-                          status=503)
-    if latest is not None and latest.status in (Status.PENDING, Status.SENDING):
-        tx = latest  # outcome unknown: ask again with the same transaction id
-        # Touched, so the orphan sweeper does not cancel it while we ask.
-        WalletTransaction.objects.filter(pk=tx.pk).update(updated_at=timezone.now())
-    else:
-        attempt = 1 + sum(t.status in (Status.FAILED, Status.CANCELLED) for t in earlier)
-        tx = WalletTransaction(
+
+    def debit_row(attempt: int) -> WalletTransaction:
+        return WalletTransaction(
             transaction_id=f"dbt-{key[:32]}-{attempt}", round_key=key, kind=WalletTransaction.Kind.DEBIT,
             brand=brand, player_ref=request.player_id, token=request.token, amount=plan.amount,
             currency=request.currency, gameround_id=request.gameround_id, jackpot=plan.instance,
             metadata_json=request.metadata_json, round_closed=False,
         )
-        if not insert_new(tx):  # a concurrent duplicate created it first: use theirs
-            tx = WalletTransaction.objects.get(transaction_id=tx.transaction_id)
+
+    tx = debit_row(1)
+    if not insert_new(tx):  # the round was debited before (a repeat, or a retry after a refusal)
+        earlier = list(WalletTransaction.objects.filter(round_key=key, kind=WalletTransaction.Kind.DEBIT)
+                       .order_by("-id"))
+        latest = earlier[0]
+        if latest.status == Status.SUCCEEDED:
+            return latest  # the same contribution again: already paid for
+        if latest.status in (Status.CANCELLING, Status.CANCEL_FAILED):
+            raise DomainError("WALLET_UNAVAILABLE", "The previous debit of this round is still being cancelled; "
+                              "retry", status=503)
+        if latest.status in (Status.PENDING, Status.SENDING):
+            tx = latest  # outcome unknown: ask again with the same transaction id
+            # Touched, so the orphan sweeper does not cancel it while we ask.
+            WalletTransaction.objects.filter(pk=tx.pk).update(updated_at=timezone.now())
+        else:
+            tx = debit_row(1 + sum(t.status in (Status.FAILED, Status.CANCELLED) for t in earlier))
+            if not insert_new(tx):  # a concurrent duplicate created it first: use theirs
+                tx = WalletTransaction.objects.get(transaction_id=tx.transaction_id)
     with WalletClient(config) as client:
         if config.authenticate_contributions:
             _check_player(client, request)
         try:
             client.transaction(transaction_body(tx, plan.request_exponent))
         except WalletError as error:
-            _mark(tx, Status.FAILED, error=error, attempts=error.attempts)
+            if not _mark(tx, Status.FAILED, error=error, attempts=error.attempts,
+                         only_from=(Status.PENDING, Status.SENDING)):
+                if _status(tx) == Status.SUCCEEDED:
+                    return tx  # a duplicate got the wallet's success for this very transaction id
+                raise error.as_domain_error() from error  # someone else is settling this row
             if error.must_cancel:
                 _cancel(tx, client)
             raise error.as_domain_error() from error
         if not _mark(tx, Status.SUCCEEDED, attempts=client.last_attempts, error_status=None, error_code="",
                      error_message="", only_from=(Status.PENDING, Status.SENDING)):
+            if _status(tx) == Status.SUCCEEDED:
+                return tx  # a concurrent duplicate recorded the same success first: it stands
             # The orphan sweeper cancelled the row while the wallet was answering. The wallet may
             # have recorded this Debit after that cancel: cancel it again (idempotent there).
             try:
@@ -138,6 +227,11 @@ def debit_for(plan) -> WalletTransaction | None:
                               "The debit was cancelled before the contribution was recorded; send it again",
                               status=409)
     return tx
+
+
+def _status(tx: WalletTransaction) -> str:
+    tx.status = WalletTransaction.objects.filter(pk=tx.pk).values_list("status", flat=True).get()
+    return tx.status
 
 
 def _check_player(client: WalletClient, request) -> None:

@@ -5,7 +5,8 @@ from sources.models import JackpotInstance
 
 
 class Command(BaseCommand):
-    help = "Prove, per instance, that the ledger and the pots agree; list what differs."
+    help = ("Prove, per instance, that the ledger and the pots agree, and that every contribution's Debit "
+            "stands and no Debit took money without a contribution; list what differs.")
 
     def add_arguments(self, parser):
         parser.add_argument("instance_ids", nargs="*", help="Instance ids (default: every instance).")
@@ -36,6 +37,10 @@ class Command(BaseCommand):
                         self.stdout.write(f"        {line}")
             for trace_id in report.unbalanced_contributions:
                 self.stdout.write(f"      contribution {trace_id}: parts do not add up to its amount")
+            for trace_id, tx_id, status in report.debits_not_standing:
+                self.stdout.write(f"      contribution {trace_id}: its Debit {tx_id} is {status}, not standing")
+            for tx_id, status in report.debits_without_contribution:
+                self.stdout.write(f"      Debit {tx_id} is {status} without a contribution")
             failures += not report.ok
         if failures:
             raise CommandError(f"{failures} of {total} instances do not reconcile.")
