@@ -230,7 +230,7 @@ class _GuardedConnectionMixin:
                     sock.setsockopt(*option)
                 sock.connect(address)  # the vetted address itself, not a second lookup
                 if deadline is not None:
-                    deadline.remaining()  # time ran out while connecting: the timer missed this socket
+                    deadline.remaining()  # time ran out while connecting (a shutdown does not stop a connect)
                 return sock
             except OSError as exc:
                 last_error = exc

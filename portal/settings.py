@@ -4,7 +4,7 @@ One `env` reads everything from the environment (or a `.env` file next to manage
 Two modes:
 
 * embedded (nothing configured): SQLite, tasks run in-process, in-memory channel layer
-  and a development secret key -- one command starts it on a bare machine;
+  and a random secret key kept in var/ -- one command starts it on a bare machine;
 * production (`PORTAL_PRODUCTION=1`): every secret must come from the environment and
   the process refuses to start without it; `manage.py check --deploy` is clean.
 
@@ -15,6 +15,8 @@ DEBUG is off in every mode unless `DJANGO_DEBUG=1` asks for it (never in product
 error pages show settings, DATABASE_URL and REDIS_URL included, to whoever causes an error.
 """
 
+import os
+import secrets
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -22,6 +24,27 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def local_secret_key() -> str:
+    """Outside production without DJANGO_SECRET_KEY: a random key made once and kept in
+    var/secret_key (ignored by git), the same for every process of this checkout (web
+    workers, Celery). A constant default would let anyone who has read the source sign
+    service tokens and session cookies."""
+    path = BASE_DIR / "var" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        draft = path.with_name(f"secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic: of processes starting together, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -37,7 +60,7 @@ if PRODUCTION:
     DATABASE_URL = env("DATABASE_URL")
     REDIS_URL = env("REDIS_URL")
 else:
-    SECRET_KEY = env("DJANGO_SECRET_KEY", default="embedded-dev-only-" + "x" * 40)
+    SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or local_secret_key()
     DEBUG = env.bool("DJANGO_DEBUG", default=False)  # opt-in: see the docstring
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
     DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")

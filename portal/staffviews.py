@@ -16,16 +16,24 @@ from portal.scoping import Scope, scope_for
 PAGE_SIZE = 50
 
 
-def storable_query(request) -> None:
-    """Drop query parameters holding a NUL: PostgreSQL cannot compare text with one, so such a
-    filter would be a 500. The page shows as if the filter had not been given."""
-    pairs = [(key, value) for key, values in request.GET.lists() for value in values]
-    if any("\x00" in key + value for key, value in pairs):
-        kept = QueryDict(mutable=True)
-        for key, value in pairs:
-            if "\x00" not in key + value:
-                kept.appendlist(key, value)
-        request.GET = kept
+def _storable(params: QueryDict) -> QueryDict:
+    pairs = [(key, value) for key, values in params.lists() for value in values]
+    if not any("\x00" in key + value for key, value in pairs):
+        return params
+    kept = QueryDict(mutable=True)
+    for key, value in pairs:
+        if "\x00" not in key + value:
+            kept.appendlist(key, value)
+    return kept
+
+
+def storable_params(request) -> None:
+    """Drop query and form parameters holding a NUL: PostgreSQL can neither store nor compare
+    text with one, so such a filter or reason would be a 500. The page shows as if the
+    filter had not been given; a form misses the field and says so."""
+    request.GET = _storable(request.GET)
+    if request.method == "POST":
+        request.POST = _storable(request.POST)
 
 
 def staff_page(view):
@@ -36,7 +44,7 @@ def staff_page(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
             raise PermissionDenied("The portal is for staff.")
-        storable_query(request)
+        storable_params(request)
         return view(request, *args, scope=scope_for(request.user), **kwargs)
 
     return wrapper
@@ -49,10 +57,11 @@ def int_param(request, name: str) -> int | None:
 
 
 def next_url(request, default: str) -> str:
-    """Where a form post goes back to: its `next` if that is a page of this site, else `default`."""
+    """Where a form post goes back to: its `next` if that is a path on this site (never another
+    host: no open redirect), else `default`."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return candidate
     return default
 

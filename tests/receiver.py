@@ -16,12 +16,13 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple = ()  # (host, port) it came from: one port per connection
 
 
 class Receiver:
     """Answers each POST with the next scripted status (then 200) and records what it got."""
 
-    def __init__(self, statuses: list[int] | None = None, redirect_to: str | None = None):
+    def __init__(self, statuses: list[int] | None = None, redirect_to: str | None = None, keep_alive: bool = False):
         self.statuses = list(statuses or [])
         self.redirect_to = redirect_to
         self.received: list[Received] = []
@@ -33,13 +34,16 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                                      self.client_address))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.answer(self, status)
 
             def log_message(self, *args):
                 pass
 
+        if keep_alive:
+            Handler.protocol_version = "HTTP/1.1"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -75,23 +79,24 @@ class Receiver:
 
 
 class TricklingReceiver(Receiver):
-    """A slow receiver: it answers its first `slow` requests (all of them if None) one header
-    byte every `every` seconds -- so no single read of the caller ever times out -- until
-    `release` is set, then finishes with 200. Counts the answers it is in the middle of
-    (`held`) and those the caller gave up on (`dropped`: the connection was closed on it)."""
+    """A slow receiver: after answering `after` requests at once, it answers the next `slow`
+    (all of them if None) one header byte every `every` seconds -- so no single read of the
+    caller ever times out -- until `release` is set, then finishes with 200. Counts the
+    answers it is in the middle of (`held`) and those the caller gave up on (`dropped`: the
+    connection was closed on it)."""
 
-    def __init__(self, slow: int | None = None, every: float = 0.05):
-        super().__init__()
-        self.slow, self.every = slow, every
+    def __init__(self, slow: int | None = None, every: float = 0.05, after: int = 0, keep_alive: bool = False):
+        super().__init__(keep_alive=keep_alive)
+        self.slow, self.every, self.after = slow, every, after
         self.release = threading.Event()
         self.held = self.dropped = self.trickled = 0
-        self._started = 0
+        self._answered = 0
         self._changed = threading.Condition(self._lock)
 
     def answer(self, handler: BaseHTTPRequestHandler, status: int) -> None:
         with self._lock:
-            trickle = self.slow is None or self._started < self.slow
-            self._started += trickle
+            index, self._answered = self._answered, self._answered + 1
+            trickle = index >= self.after and (self.slow is None or index < self.after + self.slow)
             self.held += trickle
         if not trickle:
             return super().answer(handler, status)

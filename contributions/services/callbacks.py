@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -250,6 +250,8 @@ def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqu
 # While attempts run, a sending task looks for newly due deliveries this often, so one that
 # becomes due is not kept waiting behind slow attempts.
 CLAIM_POLL_SECONDS = 0.1
+# The advisory lock claims take turns on (the two-number form: its own key space).
+CLAIM_LOCK = (0x77656268, 1)
 
 
 def deliveries_send(*, only: int | None = None) -> int:
@@ -295,6 +297,11 @@ def _deliveries_claim(slots: int, *, only: int | None = None) -> list[WebhookDel
         due = due.filter(pk=only)
     picked: list[int] = []
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Claims take turns (a lock held to commit), so the count of an operator's running
+            # attempts that each one reads is exact across workers.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", CLAIM_LOCK)
         busy = Counter(dict(
             WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DELIVERING, claimed_until__gte=now)
             .values_list("brand__operator_id").annotate(running=Count("pk")).order_by()))

@@ -119,6 +119,7 @@ def _round_wait_seconds() -> float:
 
 
 _local_round_locks = [threading.Lock() for _ in range(64)]
+_held = threading.local()  # the round lock this thread holds on PostgreSQL (see debit_link)
 
 
 @contextmanager
@@ -149,14 +150,17 @@ def _round_lock(key: str, *, brand_key: str):
                 raise wallet_busy(brand_key) from exc
             finally:
                 cursor.execute("RESET lock_timeout")
+    _held.round_lock = number
     try:
         yield waited
     finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
-        except Exception:  # noqa: BLE001 - a lost connection has released its locks with it
-            logger.warning("round lock %s could not be released", key[:15], exc_info=True)
+        if _held.round_lock is not None:  # not released with the link already
+            _held.round_lock = None
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+            except Exception:  # noqa: BLE001 - a lost connection has released its locks with it
+                logger.warning("round lock %s could not be released", key[:15], exc_info=True)
 
 
 def debit_for(plan) -> WalletTransaction | None:
@@ -244,13 +248,32 @@ def _check_player(client: WalletClient, request) -> None:
         raise DomainError("FORBIDDEN", "The session token belongs to another player", status=403)
 
 
+# The link, and the round's lock released in the same statement: from here a duplicate that
+# waited finds the Debit standing and meets this contribution at its unique key (then replays).
+LINK_AND_RELEASE_SQL = """
+WITH linked AS (
+    UPDATE contributions_wallettransaction SET contribution_id = %s
+     WHERE id = %s AND status = %s AND (contribution_id IS NULL OR contribution_id = %s)
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM linked), pg_advisory_unlock(%s)
+"""
+
+
 def debit_link(debit: WalletTransaction, contribution: Contribution) -> None:
     """Inside the contribution's transaction: the Debit must still stand, and is now its own."""
     # One conditional UPDATE: it takes the row lock, so a concurrent cancel either ran before
     # (status changed: nothing updated) or waits for this transaction (and then finds it linked).
-    linked = WalletTransaction.objects.filter(
-        Q(contribution__isnull=True) | Q(contribution=contribution), pk=debit.pk, status=Status.SUCCEEDED,
-    ).update(contribution=contribution)
+    number = getattr(_held, "round_lock", None)
+    if number is None:
+        linked = WalletTransaction.objects.filter(
+            Q(contribution__isnull=True) | Q(contribution=contribution), pk=debit.pk, status=Status.SUCCEEDED,
+        ).update(contribution=contribution)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(LINK_AND_RELEASE_SQL, [contribution.pk, debit.pk, Status.SUCCEEDED, contribution.pk, number])
+            linked = cursor.fetchone()[0]
+        _held.round_lock = None
     if not linked:
         raise DomainError("WALLET_DEBIT_CANCELLED",
                           "The debit was cancelled before the contribution was recorded; send it again", status=409)

@@ -206,12 +206,12 @@ def test_a_slow_wallet_does_not_stall_another_operators_contributions(live, wall
             slow = [pool.submit(post, live, service_token,
                                 contribution(instance_id=str(rare_side_bet.pk), gameround_id=f"slow-{i}"))
                     for i in range(slow_count)]
-            wait_for(lambda: len(wallet.calls(TRANSACTION)) >= 3)
+            # The bulkhead: 3 of brand1's Debits held at its wallet, the rest refused at once.
+            wait_for(lambda: len(wallet.calls(TRANSACTION)) == 3 and sum(f.done() for f in slow) == slow_count - 3)
             during = [rival_contribution(n) for n in range(5, 10)]
             # ...answered while brand1's Debits are all still held at its wallet.
             assert not any(f.done() and f.result()[0] == 200 for f in slow)
-            assert len(wallet.calls(TRANSACTION)) == 3  # the bulkhead: 3 in flight for brand1
-            wait_for(lambda: sum(f.done() for f in slow) == slow_count - 3)  # the rest refused at once
+            assert len(wallet.calls(TRANSACTION)) == 3
         finally:
             wallet.release(TRANSACTION)
         results = [f.result() for f in slow]

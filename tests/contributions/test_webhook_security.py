@@ -3,10 +3,13 @@ its deadline however slowly the receiver trickles, claims outlive attempts, atte
 numbered once each, one operator's slow receiver does not hold back another operator's
 webhooks, and callback hosts that name a private address in disguise are refused."""
 
+import contextlib
+import functools
 import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 
 import pytest
@@ -16,6 +19,7 @@ from django.utils import timezone
 
 from contributions import services, tasks
 from contributions.models import WebhookAttempt, WebhookDelivery
+from contributions.webhooks import DeadlineExceeded, webhook_post
 from portal.auth import service_authenticate
 from tests import factories
 from tests.conftest import Gateway, body_of
@@ -111,7 +115,7 @@ def test_a_trickling_receiver_is_cut_at_the_deadline_and_retried_as_attempt_two(
         sender.join()
         receiver.wait_until(lambda r: r.dropped == 1)  # the sender hung up on it
         assert not receiver.release.is_set()
-        assert receiver.trickled > 1 / receiver.every / 2  # bytes kept coming: no read ever timed out
+        assert receiver.trickled >= 5  # bytes kept coming (every 0.05 s): no read ever timed out
 
     first, second = delivery.attempts.order_by("number")
     assert (first.number, first.status_code, first.success) == (1, None, False)
@@ -120,6 +124,52 @@ def test_a_trickling_receiver_is_cut_at_the_deadline_and_retried_as_attempt_two(
     assert (second.number, second.status_code, second.success) == (2, 200, True)
     assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.webhook_id] * 2
     assert delivery.attempt_count == 2
+
+
+def test_a_kept_alive_connection_that_starts_trickling_is_cut_at_the_deadline(settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    headers = {"Content-Type": "application/json"}
+    # One sending thread for both posts (it keeps its connections alive); the receiver is
+    # released on the way out, so a failing check cannot leave the thread hanging.
+    with ThreadPoolExecutor(1) as thread, TricklingReceiver(after=1, slow=1, keep_alive=True) as receiver:
+        post = functools.partial(webhook_post, receiver.url, body=b"{}", headers=headers, seconds=1)
+        assert thread.submit(post).result(timeout=5) == (200, '{"ok": true}')
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            thread.submit(post).result(timeout=5)
+        elapsed = time.monotonic() - started
+        receiver.wait_until(lambda r: r.dropped == 1)
+
+    assert 0.9 <= elapsed < 3, elapsed
+    assert len({r.client for r in receiver.received}) == 1  # both over the one kept-alive connection
+
+
+def test_a_tls_handshake_trickled_a_byte_at_a_time_is_cut_at_the_deadline(settings):
+    """The server announces a 16 KiB handshake record and sends it a byte at a time: no read
+    times out, the handshake would take 14 minutes."""
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    release = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = server.accept()
+        with connection, contextlib.suppress(OSError):
+            connection.recv(4096)  # the ClientHello
+            connection.sendall(bytes([0x16, 0x03, 0x03, 0x40, 0x00]))
+            while not release.wait(0.05):
+                connection.sendall(b"\0")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            webhook_post(f"https://127.0.0.1:{server.getsockname()[1]}/hook", body=b"{}", headers={}, seconds=1)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        server.close()
+
+    assert 0.9 <= elapsed < 3, elapsed
 
 
 def test_a_claim_is_never_taken_back_while_its_attempt_runs(tenants, held_deliveries, settings):
@@ -204,7 +254,8 @@ def deliver_other_while_slow(tenants, settings, *, slow: bool, other_arrives: st
         latency = time.monotonic() - due
         if slow:
             # slowop holds no more than its share of the slots, and nothing of it has finished.
-            assert slow_receiver.held == 2 and not slow_receiver.release.is_set()
+            slow_receiver.wait_until(lambda r: r.held == 2)
+            assert len(slow_receiver.received) == 2 and not slow_receiver.release.is_set()
             assert not WebhookAttempt.objects.filter(delivery__brand__operator_id="slowop").exists()
             slow_receiver.release.set()
         sender.join(60)

@@ -10,7 +10,7 @@ from tests import factories
 from tests.conftest import body_of
 
 HOSTILE = ["\x00", "a\x00b", "²", "99999999999999999999999", "-1", "1E+999999999", "x" * 5000, "😀\u202e",
-           "99999999999-01-01", "' OR 1=1--"]
+           "99999999999-01-01", "9999-12-31", "0001-01-01", "' OR 1=1--"]
 
 STAFF_PAGES = {
     "/": [],
@@ -131,3 +131,41 @@ def test_verify_with_a_bad_win_number_is_a_clear_page():
     assert response.status_code == 200
     assert b"A win number is a whole number" in response.content
     assert Client().get("/verify/?win=99999999999999999999999").status_code == 200
+
+
+def test_staff_forms_survive_hostile_values(world, staff_client, operator, brand1):
+    from decimal import Decimal as D
+
+    from django.utils import timezone
+
+    from contributions.models import Contribution, WebhookDelivery, Win
+    from players.models import Player
+    from sources.models import Pot
+
+    pot = Pot.objects.filter(jackpot=world).first()
+    player = Player.objects.create(brand=brand1, player_id="p1", country="MT", currency="EUR")
+    contribution = Contribution.objects.create(
+        brand=brand1, player=player, player_ref="p1", gameround_id="r1", target_kind="instance",
+        target_id=str(world.pk), jackpot=world, player_country="MT", currency="EUR", base_wager=D("1"), amount=D("1"),
+        amount_base=D("1"), processed_at=timezone.now(), is_async=True)
+    withheld = Win.objects.create(jackpot=world, pot=pot, player=player, generation=100, amount_base=D("5"),
+                                  amount=D("5"), currency="EUR", withheld=True, status=Win.Status.WITHHELD,
+                                  contribution=contribution)
+    delivery = WebhookDelivery.objects.create(contribution=contribution, brand=brand1, url="https://x", kind="data",
+                                              payload="{}", status=WebhookDelivery.Status.FAILED)
+    client = staff_client("root", None, everything=True)
+    client.raise_request_exception = False
+    forms = [
+        (f"/jackpots/{world.pk}/state", {"state": "Paused", "reason": "because"}),
+        (f"/jackpots/{world.pk}/pots", {"pot": pot.pk, "kind": "boost", "amount": "5", "reason": "because"}),
+        (f"/callbacks/{delivery.pk}/resend", {"next": "/callbacks/"}),
+        (f"/wins/{withheld.pk}/decide", {"decision": "reject", "reason": "because"}),
+    ]
+    failures = []
+    for url, form in forms:
+        for field in form:
+            for value in HOSTILE:
+                response = client.post(url, {**form, field: value})
+                if response.status_code >= 500:
+                    failures.append((url, field, value[:20], response.status_code))
+    assert not failures, "\n".join(map(repr, failures))

@@ -60,6 +60,19 @@ def test_debug_is_off_unless_asked_for_and_error_pages_keep_the_urls_secret(debu
         assert "db-pass-0451" not in page and "redis-pass-0451" not in page and "DATABASE_URL" not in page
 
 
+def test_the_default_secret_key_is_random_not_a_constant_from_the_source():
+    """Outside production the key was "embedded-dev-only-xxx...": anyone could sign service
+    tokens for a portal run in the README's PostgreSQL/Redis mode."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "PORTAL_PRODUCTION")}
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    script = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    keys = {subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120, check=True).stdout.strip() for _ in range(2)}
+    assert len(keys) == 1  # every process of a checkout (web workers, Celery) signs alike
+    key = keys.pop()
+    assert len(key) >= 50 and "embedded-dev-only" not in key
+
+
 # --- 9: CSV injection --------------------------------------------------------------------
 
 FORMULAS = ['=HYPERLINK("https://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\tTAB", "\rCR"]
