@@ -24,7 +24,7 @@ class SubscribeRequest(WsRequest):
     events: list[EventFilter] = Field(max_length=20)
 
 
-def contribution_value(value: Any):
+def _contribution_value(value: Any):
     """A JSON number within range. jsonutil already refuses numbers beyond decimal arithmetic;
     should one get here anyway (1E+999999 * anything overflows), it is out of range, not a crash."""
     try:
@@ -39,7 +39,7 @@ class PlayerOptInRequest(WsRequest):
     brand_id: BrandKey
     player_country: Country | None = None
     opt_in: bool
-    contribution_value: Annotated[Any, AfterValidator(contribution_value)] | None = None
+    contribution_value: Annotated[Any, AfterValidator(_contribution_value)] | None = None
 
 
 class PlayerRaffleTicketsRequest(WsRequest):

@@ -1,3 +1,5 @@
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
@@ -5,7 +7,7 @@ from django.contrib.auth.models import User
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from portal.admin_base import ScopedAdmin
+from portal.admin_base import HostileInputAdmin, ScopedAdmin
 from portal.models import (
     Brand,
     BrandCurrencyMultiplier,
@@ -164,7 +166,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(HostileInputAdmin, UserAdmin):
     inlines = [StaffScopeInline]
     list_display = ["username", "email", "is_staff", "is_superuser", "roles", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
@@ -175,3 +177,11 @@ class PortalUserAdmin(UserAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
+
+
+# django-axes' lists (login failures) take hostile filters like ours: NUL, years past 9999.
+for _model, _admin in ((AccessAttempt, axes_admin.AccessAttemptAdmin), (AccessLog, axes_admin.AccessLogAdmin),
+                       (AccessFailureLog, axes_admin.AccessFailureLogAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(_admin.__name__, (HostileInputAdmin, _admin), {}))

@@ -6,8 +6,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -16,6 +17,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from portal.errors import DomainError
 from portal.models import Brand, Operator
 from portal.scoping import Scope, filter_by_brand, filter_by_operator, filter_catalogue, scope_for
+from portal.staffviews import storable_params
 
 
 def changeable_catalogue(queryset: QuerySet, scope: Scope, prefix: str = "") -> QuerySet:
@@ -46,7 +48,36 @@ def _in_scope(action):
     return scoped
 
 
-class ScopedAdmin(SimpleHistoryAdmin):
+class HostileInputAdmin:
+    """A ModelAdmin mixin: hostile query parameters give the list back, never a 500.
+
+    Django refuses unknown filters itself (a redirect to `?e=1`) but lets through the errors
+    that only show when the query runs: a year past 9999 or below 1 (OverflowError,
+    ValueError), a day or month of 99999999999 on a date hierarchy, a malformed uuid or
+    number. And PostgreSQL can neither store nor compare text holding a NUL."""
+
+    def changelist_view(self, request, extra_context=None):
+        storable_params(request)  # a NUL filter shows the list as if it had not been given
+        return super().changelist_view(request, extra_context)
+
+    def get_changelist_instance(self, request):
+        # The ChangeList counts its rows when built, so a bad value fails here, not later.
+        try:
+            return super().get_changelist_instance(request)
+        except (ValueError, OverflowError, ValidationError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def get_search_results(self, request, queryset, search_term):
+        # The list's search form refuses a NUL, the autocomplete view does not.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
+    def get_object(self, request, object_id, from_field=None):
+        if "\x00" in str(object_id):
+            return None  # no such object: the change, history and delete pages say so
+        return super().get_object(request, object_id, from_field)
+
+
+class ScopedAdmin(HostileInputAdmin, SimpleHistoryAdmin):
     """A SimpleHistoryAdmin whose lists, forms, history and permissions follow the user's scope.
 
     scope_mode:

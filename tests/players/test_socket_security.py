@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 from django.test import Client
 from django.utils import timezone
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from contributions import tasks
 from portal import live
@@ -246,7 +246,7 @@ def server_errors():
 
 
 @pytest.mark.parametrize("path", ["/nowhere", "/v1/events", "/v1/events/a/b/c", "/v1/events/op/%00brand",
-                                  "/v1/events/op/bra%0And", "/v1/events/staff/x", "/%C3%A9", "/v1/events/service/"])
+                                  "/v1/events/op/bra%0And", "/v1/events/staff/x/y", "/%C3%A9", "/v1/events/service/"])
 def test_unknown_socket_paths_are_refused_cleanly(server, server_errors, path):
     with pytest.raises(InvalidStatus) as refused:
         server.socket(path)
@@ -303,3 +303,14 @@ def test_nul_bytes_in_ids_are_refused_before_the_database(server, jackpot, servi
                                                                  "instance_id": str(uuid.uuid4())}})
     assert reply["data"]["code"] in ("INVALID_STRUCTURE", "CONTRIBUTION_VALUE_OUT_OF_RANGE", "INSTANCE_NOT_FOUND")
     assert tickets["data"]["code"] == "INVALID_STRUCTURE"
+
+
+@pytest.mark.parametrize("path", ["/v1/events/thrilltech/brand1?token=%00&currency=EUR",
+                                  "/v1/events/thrilltech/brand1?token=a%00b&currency=%C3%89UR",
+                                  "/v1/events/service?token=%00", "/v1/events/service?token=a%00b.c%00d"])
+def test_nul_bytes_in_socket_credentials_are_a_plain_refusal(server, brand1, caplog, path):
+    socket = server.socket(path)
+    with pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=5)
+    assert closed.value.rcvd.code == 4401
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
