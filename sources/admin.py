@@ -11,6 +11,7 @@ from import_export.widgets import ForeignKeyWidget
 
 from portal.admin_base import AmountReasonForm, ScopedAdmin, changeable_catalogue, reason_action
 from portal.scoping import filter_catalogue, scope_for
+from portal.staffviews import FORMULA_STARTS
 from sources import services
 from sources.models import (
     Game,
@@ -90,9 +91,26 @@ class OwnGroupWidget(ForeignKeyWidget):
         return self.groups(row)
 
 
+def _formula_like(text: str) -> bool:
+    return text.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: a leading single quote where it
+    starts like one (`spreadsheet_text`'s rule), also past leading quotes so that
+    `imported_cell` can take exactly that quote off again."""
+    return "'" + text if _formula_like(text) else text
+
+
+def imported_cell(text):
+    """The inverse of `csv_cell`: an exported file imports back unchanged."""
+    return text[1:] if isinstance(text, str) and text.startswith("'") and _formula_like(text) else text
+
+
 class GameResource(resources.ModelResource):
     """CSV columns: group, provider, game_code, name, and optionally operator (the group's
-    operator, for users who manage several operators using the same group name)."""
+    operator, for users who manage several operators using the same group name). Text
+    starting like a formula is exported behind a single quote, taken off again on import."""
 
     group = fields.Field(attribute="group", column_name="group", widget=OwnGroupWidget())
     operator = fields.Field(attribute="group__operator_id", column_name="operator", readonly=True)
@@ -124,7 +142,13 @@ class GameResource(resources.ModelResource):
             queryset = queryset.filter(group__in=groups)
         return queryset
 
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        return csv_cell(value) if isinstance(value, str) else value
+
     def before_import_row(self, row, **kwargs):
+        for column in list(row.keys()):
+            row[column] = imported_cell(row[column])
         name = row.get("group")
         owners = sorted(self.groups_for(row).filter(name=name).values_list("operator_id", flat=True))
         if not owners:
