@@ -2,8 +2,11 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
 from import_export import fields, resources
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
@@ -11,7 +14,7 @@ from import_export.widgets import ForeignKeyWidget
 
 from portal.admin_base import AmountReasonForm, ScopedAdmin, changeable_catalogue, reason_action
 from portal.scoping import filter_catalogue, scope_for
-from portal.staffviews import FORMULA_STARTS
+from portal.staffviews import FORMULA_STARTS, storable_params
 from sources import services
 from sources.models import (
     Game,
@@ -177,6 +180,22 @@ class GameAdmin(ImportExportMixin, CatalogueAdmin):
 
     def get_import_resource_kwargs(self, request, **kwargs):
         return {**super().get_import_resource_kwargs(request, **kwargs), "request": request}
+
+    def get_export_queryset(self, request):
+        # The export page applies the list's filters through a ChangeList of its own.
+        try:
+            return super().get_export_queryset(request)
+        except (ValueError, OverflowError, ValidationError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def export_action(self, request):
+        # Hostile filters on the export page as on the list: NUL dropped, bad ones refused
+        # the way Django refuses them on the list (back without filters, `?e=1`).
+        storable_params(request)
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
 
 
 class PotFormSet(forms.BaseInlineFormSet):
