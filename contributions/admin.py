@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 
-from contributions import services
 from contributions.models import (
     Contribution,
     PotIncrement,
@@ -12,7 +11,7 @@ from contributions.models import (
     WebhookDelivery,
     Win,
 )
-from contributions.services import payments, wins
+from contributions.services import callbacks, payments, wins
 from portal.admin_base import ScopedAdmin, reason_action
 from portal.errors import DomainError
 
@@ -132,7 +131,7 @@ class WebhookDeliveryAdmin(ReadOnlyLedgerAdmin):
         sent = 0
         for delivery in queryset:
             try:
-                services.delivery_resend(delivery=delivery, actor=request.user)
+                callbacks.delivery_resend(delivery=delivery, actor=request.user)
                 sent += 1
             except DomainError as error:
                 self.message_user(request, f"{delivery.webhook_id}: {error.message}", messages.WARNING)

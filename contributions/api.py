@@ -10,8 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 from ninja import Router, Schema
 
-from contributions import services
 from contributions.schemas import ContributionIn, parse_contribution
+from contributions.services import callbacks, engine
 from portal.api import ErrorOut, json_response
 from portal.auth import AsyncServiceBearer
 from portal.logs import log_bind
@@ -52,7 +52,7 @@ def _contribute(request, require: Literal["source", "instance"] | None):
         log_bind(operator=request.auth.operator_id)
         payload = parse_contribution(request.body, require=require)
         log_bind(brand=payload.brand_id, mode="sync" if payload.callback is None else "async")  # logs, metrics
-        record = services.contribution_accept if payload.callback is not None else services.contribution_record
+        record = callbacks.contribution_accept if payload.callback is not None else engine.contribution_record
         outcome = record(operator_id=request.auth.operator_id, request=payload)
     finally:
         if settings.GATEWAY_POOLED_THREADS:

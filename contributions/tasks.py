@@ -5,8 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from contributions import services
-from contributions.services import payments
+from contributions.services import callbacks, payments
 from portal.tasks import dispatch, enqueue
 
 logger = logging.getLogger(__name__)
@@ -15,20 +14,20 @@ logger = logging.getLogger(__name__)
 @shared_task(name="contributions.process")
 def process_contribution(contribution_id: int) -> int:
     """Process this accepted contribution and a batch of others waiting; returns how many."""
-    return services.contribution_process(contribution_id)
+    return callbacks.contribution_process(contribution_id)
 
 
 @shared_task(name="contributions.deliver_webhooks")
 def deliver_webhooks() -> int:
     """Send the deliveries that are due, until none is left (a bounded number at a time, and
     of one operator's); returns how many were attempted."""
-    return services.deliveries_send()
+    return callbacks.deliveries_send()
 
 
 @shared_task(name="contributions.sweep_webhooks")
 def sweep_webhooks() -> int:
     """Send what is due: retries whose backoff elapsed, and attempts a dead worker abandoned."""
-    due = services.deliveries_due()
+    due = callbacks.deliveries_due()
     for _ in range(0, len(due), settings.WEBHOOK_BATCH_SIZE):
         dispatch(deliver_webhooks)
     return len(due)
@@ -37,7 +36,7 @@ def sweep_webhooks() -> int:
 @shared_task(name="contributions.sweep_accepted")
 def sweep_accepted() -> int:
     """Queue again async contributions accepted but not processed (lost message, killed worker)."""
-    stalled = services.contributions_stalled(older_than_seconds=settings.ASYNC_REQUEUE_AFTER_SECONDS)
+    stalled = callbacks.contributions_stalled(older_than_seconds=settings.ASYNC_REQUEUE_AFTER_SECONDS)
     for contribution_id in stalled:
         dispatch(process_contribution, contribution_id)
     return len(stalled)

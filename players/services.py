@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from players.models import OptIn, Player
+from players.models import OptIn, Player, RaffleTicket
 from portal.errors import DomainError
 from portal.models import Brand
 from portal.money import convert
@@ -192,3 +192,56 @@ def tickets_request(*, principal, request) -> dict:
         data = {"instance_tickets": active_raffle_tickets(brand=brand, player_id=request.player_id)}
     return live.envelope(msg_type="Message", msg_name=name, operator_id=brand.operator_id, brand_id=brand.code,
                          player_id=request.player_id, data=data)
+
+
+# --- the engine's player writes (inside a contribution batch's transaction) ---------------
+
+
+def players_touch(entries) -> dict[tuple[int, str], Player]:
+    """Insert or refresh the batch's players (country and currency as last seen) in one
+    statement; {(brand pk, player id): Player}."""
+    now = timezone.now()
+    rows = {}
+    for brand, request, _ in entries:
+        rows[(brand.pk, request.player_id)] = Player(
+            brand=brand, player_id=request.player_id, country=request.player_country, currency=request.currency,
+            created_at=now, last_seen_at=now)
+    ordered = sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id))  # a fixed lock order
+    Player.objects.bulk_create(ordered, update_conflicts=True, unique_fields=["brand", "player_id"],
+                               update_fields=["country", "currency", "last_seen_at"])
+    missing = [p for p in ordered if p.pk is None]  # backends that cannot return ids from an upsert
+    if missing:
+        known = {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(
+            brand_id__in={p.brand_id for p in missing}, player_id__in=[p.player_id for p in missing])}
+        for p in missing:
+            p.pk = known[(p.brand_id, p.player_id)]
+    return rows
+
+
+class TicketBook:
+    """A raffle period's ticket accounts of the batch's players, locked and kept in memory."""
+
+    def __init__(self, instance: JackpotInstance, period: int) -> None:
+        self.instance, self.period = instance, period
+        self.rows: dict[int, RaffleTicket] = {}
+
+    def accrue(self, player, cost: Decimal) -> int:
+        """Add `cost` to the player's account; the new whole tickets."""
+        row = self.rows.get(player.pk)
+        if row is None:
+            row = (RaffleTicket.objects.select_for_update().filter(
+                jackpot=self.instance, period=self.period, player_id=player.pk).first()
+                or RaffleTicket(jackpot=self.instance, period=self.period, player_id=player.pk))
+            self.rows[player.pk] = row
+        before = int(row.accumulated_cost // self.instance.ticket_cost)
+        row.accumulated_cost += cost
+        row.ticket_count = int(row.accumulated_cost // self.instance.ticket_cost)
+        return row.ticket_count - before
+
+    def save(self, now) -> None:
+        for row in self.rows.values():
+            row.updated_at = now
+        RaffleTicket.objects.bulk_create([r for r in self.rows.values() if r.pk is None])
+        existing = [r for r in self.rows.values() if r.pk is not None]
+        if existing:
+            RaffleTicket.objects.bulk_update(existing, ["accumulated_cost", "ticket_count", "updated_at"])

@@ -309,6 +309,11 @@ WEBHOOK_OPERATOR_CONCURRENCY = env.int("WEBHOOK_OPERATOR_CONCURRENCY", default=4
 # Async work in batches: contributions processed per transaction; the webhook sweeper queues
 # one sending task per this many due deliveries.
 ASYNC_BATCH_SIZE = env.int("ASYNC_BATCH_SIZE", default=50)
+# Group commit of synchronous contributions to one instance (contributions/services/group.py):
+# at most this many share a transaction; batches form while the previous one commits, and
+# a window above 0 makes the first request of a batch wait that long for company.
+GROUP_COMMIT_MAX = env.int("GROUP_COMMIT_MAX", default=64)
+GROUP_COMMIT_WINDOW_MS = env.float("GROUP_COMMIT_WINDOW_MS", default=0.0)
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=50)
 # An accepted async contribution still unprocessed after this long is queued again.
 ASYNC_REQUEUE_AFTER_SECONDS = env.float("ASYNC_REQUEUE_AFTER_SECONDS", default=30.0)

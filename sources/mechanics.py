@@ -180,7 +180,9 @@ class MustDropAmount(Mechanic):
 
     def verify(self, *, commitment, value_before, value_after, at, previous_at, ceiling) -> Verdict:
         drop = commitment.drop_amount
-        crossed = value_before is not None and value_before < drop <= value_after
+        # The first contribution that finds the pot at or past its point: the one that crossed
+        # it, or the generation's first when the point is the seed itself.
+        crossed = value_before is not None and drop <= value_after and (value_before < drop or previous_at is None)
         below_ceiling = ceiling is None or value_after <= ceiling
         where = (f"this contribution took the pot from {value_before} to {value_after}: "
                  f"{'it' if crossed else 'it did not'} cross the committed drop value {drop}"

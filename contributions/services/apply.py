@@ -16,28 +16,34 @@ Each contribution gets exactly the outcome it would get applied alone in the sam
 state carried from one to the next (pots, commitments, tickets) is held in memory here.
 """
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 
 from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
-from players.models import OptIn, Player, RaffleTicket
-from portal import jsonutil, live
+from contributions.services.outcome import announce, result_payload
+from contributions.services.plan import Plan
+from players.models import OptIn
+from players.services import TicketBook, players_touch
+from portal import jsonutil
 from portal.errors import DomainError, rejected
-from portal.money import ZERO, convert, ledger, ledger_down, payout, plain
+from portal.money import ZERO, convert, ledger, ledger_down, payout
 from sources.mechanics import Draw, mechanic_of, randomness
 from sources.models import DropCommitment, JackpotInstance, Pot
-from sources.selectors import instance_brand_codes
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Item:
     """One planned contribution: `contribution` is new (sync) or an accepted async row."""
 
-    plan: object  # engine.Plan
+    plan: Plan
     contribution: Contribution
     debit: WalletTransaction | None = None
 
@@ -111,9 +117,11 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     """Apply `items` (all routed to `instance`) in the caller's transaction; see the module."""
     now = now or timezone.now()
     results = [Applied(contribution=item.contribution) for item in items]
+    # The instance row first (a pause waits for the batch, the batch for a pause), then its pots
+    # in primary-key order: every writer takes them in this order, so none deadlocks.
+    state, raffle_period = JackpotInstance.objects.select_for_update(no_key=True).filter(
+        pk=instance.pk).values_list("state", "raffle_period").get()
     pots = list(Pot.objects.select_for_update().filter(jackpot_id=instance.pk).order_by("pk"))
-    state, raffle_period = JackpotInstance.objects.filter(pk=instance.pk).values_list(
-        "state", "raffle_period").get()
 
     live_items = _admissible(instance, state, items, results)
     if not live_items:
@@ -124,7 +132,7 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     commitments = _current_commitments(pots)
     new_commitments: list[DropCommitment] = []
     increments: list[PotIncrement] = []
-    tickets = _TicketBook(instance, raffle_period) if instance.is_raffle else None
+    tickets = TicketBook(instance, raffle_period) if instance.is_raffle else None
     optin_counts: Counter = Counter()
     by_pk = {pot.pk: pot for pot in pots}
     touched: set[int] = set()
@@ -278,56 +286,6 @@ def _fill(contribution: Contribution, plan, player, *, house: Decimal, tickets, 
     contribution.processed_at = now
 
 
-def players_touch(entries) -> dict[tuple[int, str], Player]:
-    """Insert or refresh the batch's players (country and currency as last seen) in one
-    statement; {(brand pk, player id): Player}."""
-    now = timezone.now()
-    rows = {}
-    for brand, request, _ in entries:
-        rows[(brand.pk, request.player_id)] = Player(
-            brand=brand, player_id=request.player_id, country=request.player_country, currency=request.currency,
-            created_at=now, last_seen_at=now)
-    ordered = sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id))  # a fixed lock order
-    Player.objects.bulk_create(ordered, update_conflicts=True, unique_fields=["brand", "player_id"],
-                               update_fields=["country", "currency", "last_seen_at"])
-    missing = [p for p in ordered if p.pk is None]  # backends that cannot return ids from an upsert
-    if missing:
-        known = {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(
-            brand_id__in={p.brand_id for p in missing}, player_id__in=[p.player_id for p in missing])}
-        for p in missing:
-            p.pk = known[(p.brand_id, p.player_id)]
-    return rows
-
-
-class _TicketBook:
-    """A raffle period's ticket accounts of the batch's players, locked and kept in memory."""
-
-    def __init__(self, instance: JackpotInstance, period: int) -> None:
-        self.instance, self.period = instance, period
-        self.rows: dict[int, RaffleTicket] = {}
-
-    def accrue(self, player, cost: Decimal) -> int:
-        """Add `cost` to the player's account; the new whole tickets."""
-        row = self.rows.get(player.pk)
-        if row is None:
-            row = (RaffleTicket.objects.select_for_update().filter(
-                jackpot=self.instance, period=self.period, player_id=player.pk).first()
-                or RaffleTicket(jackpot=self.instance, period=self.period, player_id=player.pk))
-            self.rows[player.pk] = row
-        before = int(row.accumulated_cost // self.instance.ticket_cost)
-        row.accumulated_cost += cost
-        row.ticket_count = int(row.accumulated_cost // self.instance.ticket_cost)
-        return row.ticket_count - before
-
-    def save(self, now) -> None:
-        for row in self.rows.values():
-            row.updated_at = now
-        RaffleTicket.objects.bulk_create([r for r in self.rows.values() if r.pk is None])
-        existing = [r for r in self.rows.values() if r.pk is not None]
-        if existing:
-            RaffleTicket.objects.bulk_update(existing, ["accumulated_cost", "ticket_count", "updated_at"])
-
-
 def _write(instance, live_items, results, *, increments, new_commitments, pots, tickets, optin_counts, now) -> None:
     """Step 4: every row in bulk, each pot once."""
     from contributions.services import payments
@@ -354,8 +312,12 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     Pot.objects.bulk_update(pots, ["current_value", "seed_fund", "seed_deficit", "generation", "updated_at"])
     if tickets is not None:
         tickets.save(now)
-    for count, pks in _grouped(optin_counts).items():
-        OptIn.objects.filter(pk__in=pks).update(contribution_count=F("contribution_count") + count)
+    try:
+        for count, pks in _grouped(optin_counts).items():
+            OptIn.objects.filter(pk__in=pks).update(contribution_count=F("contribution_count") + count)
+    except DatabaseError as exc:  # the batch's transaction is lost with it
+        logger.exception("opt-in counters %s could not be updated", dict(optin_counts))
+        raise DomainError("OPTIN_ERROR", "The player's opt-in record could not be updated", status=500) from exc
 
     for index, item in live_items:
         result, plan = results[index], item.plan
@@ -379,47 +341,3 @@ def _grouped(counts: Counter) -> dict[int, list[int]]:
     for pk, count in counts.items():
         grouped.setdefault(count, []).append(pk)
     return grouped
-
-
-def epoch_ms(moment) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def result_payload(contribution: Contribution, *, win: Win | None, pot_id: str | None) -> dict:
-    """SPEC 2.5: the sync body and the webhook `data` payload (seed field order, plus trace_id)."""
-    return {
-        "contribution_amount": plain(contribution.amount),
-        "contribution_currency": contribution.currency,
-        "gameround_id": contribution.gameround_id,
-        "instance_id": str(contribution.jackpot_id),
-        "metadata": jsonutil.Raw(contribution.metadata_json) if contribution.metadata_json is not None else None,
-        "tickets_awarded": contribution.tickets_awarded,
-        "timestamp": epoch_ms(contribution.processed_at),
-        "win_amount": plain(win.amount) if win else 0,
-        "win_pot_id": pot_id,
-        "win_withheld": bool(win and win.withheld),
-        "trace_id": str(contribution.trace_id),
-    }
-
-
-def announce(instance: JackpotInstance, *, contribution: Contribution, wins: list[Win]) -> None:
-    """After commit: the pots moved (a coalesced JackpotUpdate follows) and one WinEvent per win."""
-    from django.db import transaction
-
-    events = [{
-        "brand_id": contribution.brand.code, "player_id": contribution.player_ref,
-        "source_id": contribution.source.source_id if contribution.source_id else None,
-        "instance_id": str(instance.pk), "jackpot_name": instance.name,
-        "timestamp": epoch_ms(contribution.processed_at), "win_pot_id": win.pot.pot_id,
-        "win_amount": plain(win.amount), "currency": win.currency, "win_withheld": win.withheld,
-        "seed": plain(win.reseed_value),
-        "metadata": jsonutil.Raw(contribution.metadata_json) if contribution.metadata_json is not None else None,
-    } for win in wins]
-
-    def publish() -> None:
-        live.instance_changed(instance.pk)
-        for data in events:
-            live.publish_win(operator_id=instance.operator_id, brand_codes=instance_brand_codes(instance),
-                             winner_brand=data["brand_id"], player_id=data["player_id"], data=data)
-
-    transaction.on_commit(publish, robust=True)

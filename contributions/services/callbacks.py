@@ -20,14 +20,10 @@ from django.utils import timezone
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
 from contributions.schemas import ContributionIn
 from contributions.services import payments
-from contributions.services.engine import (
-    Outcome,
-    contribution_apply,
-    contribution_find,
-    contribution_plan,
-    player_touch,
-    replay,
-)
+from contributions.services.apply import Item, batch_apply
+from contributions.services.engine import outcome_of
+from contributions.services.plan import Outcome, contribution_find, contribution_plan, replay
+from players.services import players_touch
 from portal import jsonutil, metrics
 from portal.errors import DomainError
 from portal.logs import log_bind
@@ -68,8 +64,7 @@ def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome
     log_bind(trace_id=contribution.trace_id)
     try:
         with transaction.atomic():
-            contribution.player = player_touch(brand=brand, player_id=request.player_id,
-                                               country=request.player_country, currency=request.currency)
+            contribution.player = players_touch([(brand, request, None)])[(brand.pk, request.player_id)]
             with transaction.atomic():
                 contribution.save(force_insert=True)
             tasks.enqueue_processing(contribution.pk)
@@ -117,13 +112,23 @@ def contribution_process(contribution_id: int) -> int:
         Contribution.objects.filter(pk__in=[row.pk for row in rows]).update(
             process_attempts=F("process_attempts") + 1)
         deliveries = []
+        batches: dict = {}  # instance -> its rows, in order: one batch apply each
         for row in rows:
             row.process_attempts += 1
-            outcome = _process_locked(row, deliveries)
-            if outcome == "debit":
-                debited.append(row.pk)
-            elif outcome:
+            try:
+                if row.process_attempts > MAX_PROCESS_ATTEMPTS:
+                    raise DomainError("SYSTEM_ERROR", "The contribution could not be processed", status=500)
+                plan = contribution_plan(brand=row.brand, request=request_of(row))
+            except DomainError as error:
+                deliveries.append(_reject_locked(row, error))
                 done += 1
+                continue
+            if plan.player_funded and payments.wallet_of(plan.brand) is not None:
+                debited.append(row.pk)  # Debit first, outside this transaction
+                continue
+            batches.setdefault(plan.instance.pk, []).append(Item(plan=plan, contribution=row))
+        for items in batches.values():
+            done += _apply_locked(items, deliveries)
         if deliveries:
             from contributions import tasks
 
@@ -133,36 +138,32 @@ def contribution_process(contribution_id: int) -> int:
     return done
 
 
-def _process_locked(row: Contribution, deliveries: list) -> str | bool:
-    """One contribution of a batch, inside the batch's transaction (a savepoint of its own)."""
-    log_bind(trace_id=row.trace_id, operator=row.brand.operator_id, brand=row.brand.key)
-    try:
-        if row.process_attempts > MAX_PROCESS_ATTEMPTS:
-            raise DomainError("SYSTEM_ERROR", "The contribution could not be processed", status=500)
-        plan = contribution_plan(brand=row.brand, request=request_of(row))
-    except DomainError as error:
-        deliveries.append(_reject_locked(row, error))
-        return True
-    if plan.player_funded and payments.wallet_of(plan.brand) is not None:
-        return "debit"
+def _apply_locked(items: list[Item], deliveries: list) -> int:
+    """One instance's rows of an async batch, inside the batch's transaction (a savepoint)."""
+    from contributions import tasks
+
     savepoint = transaction.savepoint()
     try:
-        outcome = contribution_apply(plan, contribution=row, player=row.player)
-    except DomainError as error:
-        transaction.savepoint_rollback(savepoint)
-        deliveries.append(_reject_locked(row, error))
-        return True
+        results = batch_apply(items[0].plan.instance, items)
     except Exception:
-        # Left accepted (its attempt counted): retried by the sweeper, then refused after
-        # MAX_PROCESS_ATTEMPTS. The rest of the batch goes on.
         transaction.savepoint_rollback(savepoint)
-        logger.exception("async contribution %s failed", row.pk)
-        return False
+        if len(items) > 1:  # find the one that fails: the others go on without it
+            return sum(_apply_locked([item], deliveries) for item in items)
+        # Left accepted (its attempt counted): retried by the sweeper, then refused after
+        # MAX_PROCESS_ATTEMPTS.
+        logger.exception("async contribution %s failed", items[0].contribution.pk)
+        return 0
     transaction.savepoint_commit(savepoint)
-    if not row.win_result_only or outcome.win is not None:
-        deliveries.append(delivery_create(contribution=row, kind="data", payload=typed_payload("data", outcome.body),
-                                          enqueue=False))
-    return True
+    for item, result in zip(items, results, strict=True):
+        row = item.contribution
+        if result.error is not None:
+            deliveries.append(_reject_locked(row, result.error))
+        elif not row.win_result_only or result.wins:
+            deliveries.append(delivery_create(contribution=row, kind="data",
+                                              payload=typed_payload("data", row.result_json), enqueue=False))
+        for credit in result.credits:
+            tasks.enqueue_credit(credit)
+    return len(items)
 
 
 def _process_with_debit(contribution_id: int) -> Contribution | None:
@@ -184,7 +185,12 @@ def _process_with_debit(contribution_id: int) -> Contribution | None:
                 "status", flat=True).first()
             if status != Contribution.Status.ACCEPTED:
                 return None
-            outcome = contribution_apply(plan, contribution=contribution, player=contribution.player, debit=debit)
+            (applied,) = batch_apply(plan.instance, [Item(plan=plan, contribution=contribution, debit=debit)])
+            outcome = outcome_of(applied, request=plan.request)  # an error raises: cancelled below
+            for credit in applied.credits:
+                from contributions import tasks
+
+                tasks.enqueue_credit(credit)
             if not contribution.win_result_only or outcome.win is not None:
                 delivery_create(contribution=contribution, kind="data", payload=typed_payload("data", outcome.body))
         return outcome.contribution

@@ -299,12 +299,12 @@ def test_db_error_when_the_database_fails(gateway, world):
 
 
 def test_system_error_for_anything_unexpected(gateway, world, monkeypatch):
-    from contributions import mechanics
+    from sources import mechanics
 
     def explode(*args, **kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(mechanics, "draw_for", explode)
+    monkeypatch.setattr(mechanics.HitRate, "draw", explode)
 
     response = gateway.contribute(seed_example("direct"))
 

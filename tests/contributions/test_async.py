@@ -305,14 +305,14 @@ def test_a_failing_contribution_does_not_hold_back_its_batch(gateway, world, rec
     bodies = [with_callback({**seed_example("direct"), "gameround_id": f"p{n}"}, receiver.url) for n in range(3)]
     traces = [body_of(gateway.contribute(body))["trace_id"] for body in bodies]
     poison = Contribution.objects.get(trace_id=traces[1])
-    real_apply = callbacks.contribution_apply
+    real_apply = callbacks.batch_apply
 
-    def apply(plan, *, contribution, **kwargs):
-        if contribution.pk == poison.pk:
+    def apply(instance, items, **kwargs):
+        if any(item.contribution.pk == poison.pk for item in items):
             raise RuntimeError("a bug")
-        return real_apply(plan, contribution=contribution, **kwargs)
+        return real_apply(instance, items, **kwargs)
 
-    monkeypatch.setattr(callbacks, "contribution_apply", apply)
+    monkeypatch.setattr(callbacks, "batch_apply", apply)
     processed = tasks.process_contribution(Contribution.objects.get(trace_id=traces[0]).pk)
 
     assert processed == 2

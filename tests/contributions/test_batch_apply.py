@@ -192,3 +192,32 @@ def test_a_must_drop_pot_drops_on_the_contribution_that_reaches_its_point_even_w
     check = drop_verification(big)
     assert check["matches"] and check["consistent"] and "gameround g" in check["crossing"]
     assert reconcile_instance(instance).ok
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(currencies, operator, brand1, django_assert_num_queries):
+    """Queries are per batch, not per contribution: 1 or 40 contributions, same count."""
+    instance = factories.make_instance(operator=operator, pots=[
+        factories.hit_rate_pot("minor", share="0.5", magic=10**9), factories.hit_rate_pot("major", share="0.3",
+                                                                                         magic=10**9)])
+
+    def items(count: int, prefix: str) -> list:
+        built = []
+        for n in range(count):
+            request = parse_contribution(jsonutil.dumps({
+                "token": "t", "brand_id": "thrilltech:brand1", "player_id": f"p{n % 5}", "player_country": "MT",
+                "instance_id": str(instance.pk), "gameround_id": f"{prefix}{n}", "currency": "EUR",
+                "base_wager": 1}).encode())
+            built.append(applying.Item(plan=contribution_plan(brand=brand1, request=request), contribution=Contribution(
+                brand=brand1, player_ref=request.player_id, gameround_id=request.gameround_id,
+                target_kind=request.target_kind, target_id=request.target_id, player_country="MT", token="t",
+                currency="EUR", base_wager=request.base_wager)))
+        return built
+
+    one, forty = items(1, "a"), items(40, "b")
+    with django_assert_num_queries(7):  # lock instance, lock pots, keys, players, contributions, increments, pots
+        applying.batch_apply(instance, one)
+    with django_assert_num_queries(7):
+        results = applying.batch_apply(instance, forty)
+    assert all(r.error is None and r.duplicate_of is None for r in results)
+    assert Contribution.objects.filter(jackpot=instance).count() == 41
+    assert reconcile_instance(instance).ok

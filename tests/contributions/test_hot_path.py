@@ -16,16 +16,15 @@ from tests.contributions.conftest import NEVER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Queries one contribution costs once the catalogue and the player are known (Django counts
-# BEGIN and COMMIT too). An operator-funded contribution through a source to a three-pot
-# HitRate jackpot, no pot hit: the player's opt-in (it may set the contribution value), then
-# one statement in autocommit that inserts the contribution while the instance is Active
-# (ON CONFLICT DO NOTHING: the idempotency check), locks the pots in key order, adds the
-# increments and writes the ledger.
-OPERATOR_FUNDED = 2
-# A player-funded (opt-in) side bet at a wallet adds: the round's earlier Debits, the Debit's
-# insert, its outcome, the Debit linked inside the transaction, the opt-in's counter.
-PLAYER_FUNDED_WITH_WALLET = 10
+# Queries one synchronous contribution costs once the catalogue is known (Django counts BEGIN
+# and COMMIT too), as a batch of one: the player's opt-in (it may set the contribution value);
+# then one transaction: the instance locked (its state), its pots locked in key order, the
+# idempotency check, the player upserted, the contribution and its increments inserted, the
+# pots updated. A batch of many costs the same (tests/contributions/test_batch_apply.py).
+OPERATOR_FUNDED = 10
+# A player-funded (opt-in) side bet at a wallet adds: the round's lock (taken and released),
+# the Debit's insert and its outcome, the Debit locked and linked, the opt-in's counter.
+PLAYER_FUNDED_WITH_WALLET = 17
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def test_an_operator_funded_contribution_costs_a_fixed_handful_of_queries(cached
 
 def test_a_side_bet_debited_at_the_wallet_costs_a_fixed_handful_of_queries(cached, gateway, contribution, currencies, operator,
                                                                            brand1, wallet, django_assert_num_queries):
-    pot = factories.hit_rate_pot  # pots that practically never hit: a win takes the other path
+    pot = factories.hit_rate_pot  # pots that practically never hit: a win adds its rows
     jackpot = factories.make_instance(
         operator=operator, opt_in_required=True, contribution_type=JackpotInstance.ContributionType.FIXED,
         contribution_value=D("0.10"),

@@ -145,7 +145,7 @@ def test_insufficient_funds_is_passed_through_and_the_pot_does_not_move(wallet, 
 def test_crash_between_debit_and_pot_update_cancels_the_debit(wallet, rare_side_bet, brand1, gateway, contribution,
                                                               monkeypatch):
     opted_in(brand1, rare_side_bet)
-    from contributions.services import engine
+    from contributions.services import apply as engine
 
     def crash(*args, **kwargs):
         raise RuntimeError("process died here")

@@ -17,7 +17,8 @@ from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 
-from contributions import services, tasks
+from contributions import tasks
+from contributions.services import callbacks as services
 from contributions.models import WebhookAttempt, WebhookDelivery
 from contributions.webhooks import DeadlineExceeded, webhook_post
 from portal.auth import service_authenticate
