@@ -112,6 +112,9 @@ CONTRIBUTION_SECONDS = Histogram(
 ASYNC_BATCH = Histogram(
     "jackpot_async_batch_size", "Accepted async contributions taken by one processing task.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+SYNC_BATCH = Histogram(
+    "jackpot_sync_batch_size", "Synchronous contributions committed together (group commit) in one transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 WEBHOOK_ATTEMPTS = Counter(
     "jackpot_webhook_attempts", "Webhook delivery attempts, by operator and result (2xx, 4xx, 5xx, error).",
     ["operator", "result"])
@@ -171,6 +174,10 @@ def async_batch(size: int) -> None:
     """Contributions one processing task took (none: another worker had them already)."""
     if size:
         ASYNC_BATCH.observe(size)
+
+
+def sync_batch(size: int) -> None:
+    SYNC_BATCH.observe(size)
 
 
 def _socket_kind(consumer) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from portal import metrics
+
 
 @dataclass
 class _Slot:
@@ -29,6 +31,7 @@ class GroupCommit:
         self._mutex = threading.Lock()
         self._queues: dict[object, list[_Slot]] = {}
         self._locks: dict[object, threading.Lock] = {}
+        self.largest = 0  # the largest batch so far (for tests and the bench)
 
     def submit(self, key, item, apply: Callable[[list], list]):
         """Queue `item` for `key` (an instance) and return its result; `apply(items)` runs a
@@ -50,8 +53,9 @@ class GroupCommit:
             raise slot.error
         return slot.result
 
-    @staticmethod
-    def _run(batch: list[_Slot], apply) -> None:
+    def _run(self, batch: list[_Slot], apply) -> None:
+        metrics.sync_batch(len(batch))
+        self.largest = max(self.largest, len(batch))
         try:
             results = apply([slot.item for slot in batch])
         except BaseException as exc:  # the batch failed as a whole: every request sees why
