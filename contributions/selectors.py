@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, DecimalField, F, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -16,9 +17,32 @@ from sources.models import JackpotInstance, Pot, PotAdjustment
 ZERO_SUM = Value(ZERO, output_field=DecimalField(max_digits=38, decimal_places=8))
 
 
-def _sum(queryset, expression) -> Decimal:
-    # Quantized: SQLite (embedded mode) sums in floating point; PostgreSQL is exact anyway.
-    return ledger(queryset.aggregate(total=Coalesce(Sum(expression), ZERO_SUM))["total"])
+def _exact_in_database() -> bool:
+    """PostgreSQL sums numerics exactly; SQLite (the embedded mode) would sum in floating
+    point, so there the rows are added up here, as Decimals."""
+    return connection.vendor == "postgresql"
+
+
+def _sum(queryset, field_name: str) -> Decimal:
+    if _exact_in_database():
+        return queryset.aggregate(total=Coalesce(Sum(field_name), ZERO_SUM))["total"]
+    return sum(queryset.values_list(field_name, flat=True), ZERO)
+
+
+def _unbalanced(processed) -> list[str]:
+    """Contributions whose parts (increments + house) do not add up to their amount."""
+    if _exact_in_database():
+        rows = (processed.annotate(parts=Coalesce(Sum(F("increments__value_delta") + F("increments__seed_delta")),
+                                                  ZERO_SUM))
+                .exclude(amount_base=F("parts") + F("house_amount")).values_list("trace_id", flat=True)[:50])
+        return [str(t) for t in rows]
+    parts: dict[int, Decimal] = {}
+    for contribution_id, value, seed in PotIncrement.objects.filter(contribution__in=processed).values_list(
+            "contribution_id", "value_delta", "seed_delta"):
+        parts[contribution_id] = parts.get(contribution_id, ZERO) + value + seed
+    return [str(trace) for pk, trace, amount, house in processed.values_list("pk", "trace_id", "amount_base",
+                                                                             "house_amount")
+            if parts.get(pk, ZERO) + house != amount][:50]
 
 
 @dataclass
@@ -75,12 +99,7 @@ def reconcile_instance(instance: JackpotInstance) -> Reconciliation:
     report.to_seed_funds = _sum(increments, "seed_delta")
     report.won = _sum(Win.objects.filter(jackpot=instance), "amount_base")
 
-    unbalanced = (
-        processed.annotate(parts=Coalesce(Sum(F("increments__value_delta") + F("increments__seed_delta")), ZERO_SUM))
-        .exclude(amount_base=F("parts") + F("house_amount"))
-        .values_list("trace_id", flat=True)[:50]
-    )
-    report.unbalanced_contributions = [str(t) for t in unbalanced]
+    report.unbalanced_contributions = _unbalanced(processed)
     report.debits_not_standing, report.debits_without_contribution = debit_disagreements(instance)
 
     for pot in Pot.objects.filter(jackpot=instance).order_by("tier", "pot_id"):
