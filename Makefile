@@ -21,9 +21,14 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runportal --demo-wallet
 
-## Run the test suite (PostgreSQL and Redis on 127.0.0.1, see README).
+## Run the test suite (PostgreSQL and Redis on 127.0.0.1, see README), then the ledger's tests
+## again on SQLite, the embedded default: the money must add up exactly on both.
+LEDGER_TESTS := tests/contributions/test_batch_apply.py tests/contributions/test_mechanics.py \
+	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py
 test: install
 	$(BIN)/pytest
+	rm -f var/test-ledger.sqlite3 && mkdir -p var
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
 
 ## Web, worker, beat (and the demo wallet) together on PostgreSQL and Redis (DATABASE_URL and REDIS_URL must be set).
 stack: install
