@@ -20,8 +20,7 @@ from contributions.models import Contribution
 from contributions.selectors import reconcile_instance
 from portal import jsonutil
 from sources.models import Pot
-from tests import factories
-from tests import worker
+from tests import factories, worker
 from tests.worker import ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -6,10 +6,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from sources import mechanics
 from contributions.models import Contribution, Win
 from contributions.selectors import reconcile_instance
 from contributions.services.apply import split
+from sources import mechanics
 from sources.models import Pot
 from tests import factories
 from tests.conftest import body_of

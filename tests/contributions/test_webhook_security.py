@@ -18,8 +18,8 @@ from django.test import Client
 from django.utils import timezone
 
 from contributions import tasks
-from contributions.services import callbacks as services
 from contributions.models import WebhookAttempt, WebhookDelivery
+from contributions.services import callbacks as services
 from contributions.webhooks import DeadlineExceeded, webhook_post
 from portal.auth import service_authenticate
 from tests import factories
