@@ -2,13 +2,15 @@
 would get applied one at a time in the same order.
 
 One sequence -- HitRate hits on capped pots (overflow), must-drop by amount and by time,
-withheld wins, a raffle, duplicates inside and across batches -- is applied one by one and in
+withheld wins, a raffle, side bets debited at the reference wallet (with Credits for their
+wins), duplicates inside and across batches -- is applied one by one and in
 batches of 1, 7 and 64 with the same random source and clock; answers, ledgers, wins,
 commitments, tickets, opt-in counters and events must be identical.
 """
 
 import random
 import uuid
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -17,13 +19,16 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contributions.models import Contribution, PotIncrement, Win
+from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
 from contributions.schemas import parse_contribution
 from contributions.selectors import reconcile_instance
 from contributions.services import apply as applying
+from contributions.services import payments
 from contributions.services.engine import contribution_plan
 from players.models import RaffleTicket
+from players.services import optin_set
 from portal import jsonutil, live
+from portal.errors import DomainError
 from sources.mechanics import use_randomness
 from sources.models import DropCommitment, JackpotInstance, Pot
 from tests import factories
@@ -59,7 +64,15 @@ def instances(currencies, operator, brand1, brand2):
             operator=operator, name="Raffle", jackpot_type=JackpotInstance.Type.RAFFLE, contribution_value=D("0.1"),
             ticket_cost=D("0.25"), pots=[{"pot_id": "prize", "share": D("0.9"), "mechanic": Pot.Mechanic.PRIZE,
                                           "initial_seed": D("100")}])
-    return {"jackpot": jackpot, "raffle": raffle}
+        side_bet = factories.make_instance(
+            operator=operator, name="Side bet", opt_in_required=True,
+            contribution_type=JackpotInstance.ContributionType.FIXED, contribution_value=D("0.50"),
+            pots=[factories.hit_rate_pot("side", share="0.8", seed="5", magic=6, cost="0.1", tier=1)])
+    for player in ("p0", "p1", "p2", "p3"):
+        for brand in (brand1, brand2):
+            optin_set(brand=brand, player_id=player, instance=side_bet, opt_in=True, contribution_value=None,
+                      currency="EUR", country="MT", actor=None, reason="test")
+    return {"jackpot": jackpot, "raffle": raffle, "side_bet": side_bet}
 
 
 def sequence(instances, brands) -> list[dict]:
@@ -67,7 +80,8 @@ def sequence(instances, brands) -> list[dict]:
     rng = random.Random(3)
     bodies = []
     for n in range(80):
-        target = instances["raffle"] if n % 5 == 4 else instances["jackpot"]
+        target = (instances["raffle"] if n % 5 == 4 else instances["side_bet"] if n % 5 == 2
+                  else instances["jackpot"])
         if n % 9 == 8:
             bodies.append(dict(bodies[rng.randrange(len(bodies))]))  # a duplicate
             continue
@@ -93,17 +107,22 @@ def run(instances, brands, batch_size: int | None, now, monkeypatch) -> dict:
 
     try:
         with use_randomness(SeededRandomness(11)), transaction.atomic():
-            items = []
+            items, refused = [], []
             for n, body in enumerate(sequence(instances, brands)):
                 request = parse_contribution(jsonutil.dumps(body).encode())
                 brand = next(b for b in brands if f"{b.operator_id}:{b.code}" == body["brand_id"])
                 plan = contribution_plan(brand=brand, request=request)
+                try:  # a side bet is debited at brand1's reference wallet; brand2 has none
+                    debit = payments.debit_for(plan)
+                except DomainError as error:
+                    refused.append((body["gameround_id"], error.code, error.message))
+                    continue
                 contribution = Contribution(
                     brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
                     target_kind=request.target_kind, target_id=request.target_id, player_country="MT",
                     token="t", currency=request.currency, base_wager=request.base_wager,
                     trace_id=uuid.UUID(int=n))
-                items.append(applying.Item(plan=plan, contribution=contribution))
+                items.append(applying.Item(plan=plan, contribution=contribution, debit=debit))
             answers = []
             size = batch_size or 1
             # Batches never mix instances: consecutive items of one instance form a batch.
@@ -124,6 +143,10 @@ def run(instances, brands, batch_size: int | None, now, monkeypatch) -> dict:
                 publish()  # what would go out after commit (the live layer is recorded below)
             snapshot = {
                 "answers": answers,
+                "refused": refused,
+                "wallet": list(WalletTransaction.objects.order_by("gameround_id", "kind", "win__pot__pot_id")
+                               .values_list("gameround_id", "kind", "amount", "status", "contribution__gameround_id",
+                                            "win__pot__pot_id")),
                 "increments": list(PotIncrement.objects.filter(pot__jackpot__in=instances.values()).order_by(
                     "contribution__gameround_id", "pot__pot_id").values_list(
                     "contribution__gameround_id", "pot__pot_id", "value_delta", "seed_delta", "value_after",
@@ -148,19 +171,22 @@ def run(instances, brands, batch_size: int | None, now, monkeypatch) -> dict:
     return snapshot
 
 
-def test_batches_of_any_size_give_the_outcomes_of_one_at_a_time(instances, brand1, brand2, monkeypatch):
+def test_batches_of_any_size_give_the_outcomes_of_one_at_a_time(instances, brand1, brand2, wallet, monkeypatch):
     brands = [brand1, brand2]
     now = timezone.now() + timedelta(hours=2)  # past the hourly pot's committed time: it drops once
     one_by_one = run(instances, brands, None, now, monkeypatch)
 
     # The sequence exercises what it claims to.
     kinds = [a[0] for a in one_by_one["answers"]]
-    assert kinds.count("duplicate") >= 8
+    assert kinds.count("duplicate") >= 5
     won = [pot for a in one_by_one["answers"] if a[0] == "ok" for pot in a[2]]
     assert {"minor", "drop", "hourly"} <= set(won)
     assert any(w[5] for w in one_by_one["wins"])  # a withheld win
     assert any(t[2] for t in one_by_one["tickets"])
     assert all(one_by_one["reconciled"])
+    assert any("WalletRequired" in m for _, _, m in one_by_one["refused"])  # brand2's side bets: no wallet
+    kinds_of_wallet_rows = Counter((kind, status) for _, kind, _, status, _, _ in one_by_one["wallet"])
+    assert kinds_of_wallet_rows[("Debit", "succeeded")] >= 3 and kinds_of_wallet_rows[("Credit", "pending")] >= 1
     assert sum(e[0] == "win" for e in one_by_one["events"]) == len(one_by_one["wins"])
 
     for size in (1, 7, 64):
