@@ -4,6 +4,8 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 
 from contributions.services import callbacks, payments
 from portal.tasks import dispatch, enqueue
@@ -85,8 +87,32 @@ def enqueue_credit(transaction_id: int) -> None:
     enqueue(send_credit, transaction_id)
 
 
+# Set while a drain is scheduled and has not started reading: arrivals in that time need no
+# task of their own (the drain will see them); a drain deletes it before it reads.
+DRAIN_SCHEDULED = "contributions:drain-scheduled"
+
+
+@shared_task(name="contributions.drain_accepted")
+def drain_accepted() -> int:
+    """Process the waiting async contributions, batch after batch, until none is left; returns
+    how many. Several drains may run at once: their batches are disjoint (SKIP LOCKED)."""
+    cache.delete(DRAIN_SCHEDULED)
+    total = 0
+    while done := callbacks.contribution_process(None):
+        total += done
+    return total
+
+
 def enqueue_processing(contribution_id: int) -> None:
-    enqueue(process_contribution, contribution_id)
+    """Once the accepting transaction commits, make sure a drain will see this contribution:
+    schedule one unless one is already scheduled -- no task per contribution. (A lost drain
+    is covered by the key's expiry and by the `sweep_accepted` sweeper.)"""
+
+    def schedule() -> None:
+        if cache.add(DRAIN_SCHEDULED, contribution_id, timeout=settings.ASYNC_DRAIN_SCHEDULED_SECONDS):
+            dispatch(drain_accepted)
+
+    transaction.on_commit(schedule, robust=True)
 
 
 def enqueue_deliveries() -> None:

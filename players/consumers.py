@@ -26,13 +26,18 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 
 
+def clock() -> float:
+    """The rate limiter's clock (tests replace it to decide what is limited)."""
+    return time.monotonic()
+
+
 class TokenBucket:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.capacity = rate, burst
-        self.tokens, self.updated = float(burst), time.monotonic()
+        self.tokens, self.updated = float(burst), clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:

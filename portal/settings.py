@@ -309,6 +309,9 @@ WEBHOOK_OPERATOR_CONCURRENCY = env.int("WEBHOOK_OPERATOR_CONCURRENCY", default=4
 # Async work in batches: contributions processed per transaction; the webhook sweeper queues
 # one sending task per this many due deliveries.
 ASYNC_BATCH_SIZE = env.int("ASYNC_BATCH_SIZE", default=50)
+# Async contributions are processed by drains (contributions/tasks.py), not a task each: at most
+# one is scheduled at a time; if it is lost, another is scheduled after this long.
+ASYNC_DRAIN_SCHEDULED_SECONDS = env.float("ASYNC_DRAIN_SCHEDULED_SECONDS", default=10.0)
 # Group commit of synchronous contributions to one instance (contributions/services/group.py):
 # at most this many share a transaction; batches form while the previous one commits, and
 # a window above 0 makes the first request of a batch wait that long for company.

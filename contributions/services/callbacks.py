@@ -89,7 +89,7 @@ def request_of(contribution: Contribution) -> ContributionIn:
     return ContributionIn.model_construct(**fields)
 
 
-def contribution_process(contribution_id: int) -> int:
+def contribution_process(contribution_id: int | None) -> int:
     """Process an accepted async contribution exactly once (safe to call any number of times),
     together with up to `ASYNC_BATCH_SIZE - 1` others that are waiting: one transaction, one
     commit for the batch. Rows are claimed with FOR UPDATE SKIP LOCKED and their status is
@@ -105,7 +105,7 @@ def contribution_process(contribution_id: int) -> int:
         # take disjoint batches.
         waiting = (Contribution.objects.select_for_update(skip_locked=True, of=("self",))
                    .select_related("brand__operator", "player").filter(status=Contribution.Status.ACCEPTED))
-        rows = list(waiting.filter(pk=contribution_id))
+        rows = list(waiting.filter(pk=contribution_id)) if contribution_id is not None else []
         if batch_size > len(rows):
             rows += list(waiting.exclude(pk=contribution_id).order_by("id")[:batch_size - len(rows)])
         metrics.async_batch(len(rows))

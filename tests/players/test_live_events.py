@@ -54,7 +54,7 @@ def test_worker_processed_contribution_reaches_sockets_through_redis(certain, br
 
     assert (win["data"]["player_id"], win["data"]["win_amount"]) == ("lucky", D("11"))
     assert update["data"]["pots"] == [{"id": "jackpot", "is_progressive": True, "current_value": D("10")}]
-    assert "Task contributions.process" in (tmp_path / "worker.log").read_text()  # the worker did it
+    assert "Task contributions.drain_accepted" in (tmp_path / "worker.log").read_text()  # the worker did it
 
 
 def test_embedded_mode_delivers_events_over_the_in_memory_layer(certain, brand1, service_account, contribution,

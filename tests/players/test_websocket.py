@@ -404,15 +404,18 @@ def test_paused_instance_refuses_opt_in_but_opt_out_works(service_socket, catalo
     assert out["data"]["opted_in"] is False
 
 
-def test_floods_are_rate_limited_and_the_socket_recovers(service_socket, catalogue, settings):
+def test_floods_are_rate_limited_and_the_socket_recovers(service_socket, catalogue, settings, monkeypatch):
+    from players import consumers
+
+    now = [consumers.clock() + 10]  # the bucket is full
+    monkeypatch.setattr(consumers, "clock", lambda: now[0])  # time stands still during the flood
     for _ in range(80):
         service_socket.send({"PlayerRaffleTicketsRequest": {"player_id": "p", "brand_id": "thrilltech:brand1"}})
     replies = [service_socket.recv() for _ in range(80)]
     limited = [r for r in replies if r["msg_type"] == "Error" and r["data"]["code"] == "RATE_LIMITED"]
-    assert limited and len(limited) < 80
-    import time
+    assert len(limited) == 80 - settings.WS_RATE_BURST  # the burst passes, the rest is refused
 
-    time.sleep(1.5)
+    now[0] += 2 / settings.WS_RATE_PER_SECOND  # two requests' worth of time later
     assert service_socket.request(SEED_TICKETS_ALL)["msg_name"] == "PlayerRaffleTicketListResponse"
 
 
