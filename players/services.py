@@ -8,7 +8,7 @@ from django.utils import timezone
 from players.models import OptIn, Player, RaffleTicket
 from portal.errors import DomainError
 from portal.models import Brand
-from portal.money import convert
+from portal.money import convert, to_currency
 from portal.selectors import currency_rates
 from sources.models import InstanceCurrencyLimit, JackpotInstance
 from sources.selectors import brand_allowed, in_schedule
@@ -47,6 +47,11 @@ def player_get_or_create(*, brand: Brand, player_id: str, country: str = "", cur
     return player
 
 
+def shown(amount: Decimal, exponent: int) -> str:
+    """An amount as a person reads it: at the currency's minor unit (0.10, not 0.10000000)."""
+    return f"{to_currency(amount, exponent):f}"
+
+
 def optin_set(
     *,
     brand: Brand,
@@ -83,8 +88,8 @@ def optin_set(
             if (low is not None and contribution_value < low) or (high is not None and contribution_value > high):
                 raise DomainError(
                     "CONTRIBUTION_VALUE_OUT_OF_RANGE",
-                    f"contribution_value must lie between {low if low is not None else 0} and "
-                    f"{high if high is not None else 'any amount'} {currency}",
+                    f"contribution_value must lie between {shown(low, exponent) if low is not None else 0} and "
+                    f"{shown(high, exponent) if high is not None else 'any amount'} {currency}",
                 )
         optin = OptIn.objects.select_for_update().filter(player=player, jackpot=instance).first() or OptIn(
             player=player, jackpot=instance

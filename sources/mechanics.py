@@ -185,7 +185,7 @@ class MustDropAmount(Mechanic):
         crossed = value_before is not None and drop <= value_after and (value_before < drop or previous_at is None)
         below_ceiling = ceiling is None or value_after <= ceiling
         where = (f"this contribution took the pot from {value_before} to {value_after}: "
-                 f"{'it' if crossed else 'it did not'} cross the committed drop value {drop}"
+                 f"{'it crossed' if crossed else 'it did not cross'} the committed drop value {drop}"
                  + (f" (ceiling {ceiling})" if ceiling is not None else ""))
         return Verdict(crossed and below_ceiling, where)
 
