@@ -77,6 +77,14 @@ RAFFLE_ID = "f0dee1ae-6231-458a-ad6d-4dc0c941e5c3"  # seed 000: player_00001 hol
 DIRECT_ID = "0a1cfeea-5b07-4f2b-b2f1-2e4cd2aa991d"  # seed 004: contributed to directly by id
 DEPOSIT_ID = "a49ff35f-6ecd-491f-b373-85e6caabacf1"  # seed 004: the instance of the webhook example
 GAME_RAFFLE_ID = "7d3c5b1e-2f4a-4e8b-9c6d-0a1b2c3d4e5f"  # seed 000's "raffle_instance_b_id": 3 tickets
+ROLES = {  # id: (name, how it is reached)
+    MEGA_ID: ("Casino Mega Jackpot",
+              "source casino-sitewide; opt-in side bet of 0.10 EUR (player's choice 0.10-5.00), 3 HitRate pots"),
+    DEPOSIT_ID: ("Deposit Drop", "source deposit; operator-funded 1% of the deposit"),
+    RAFFLE_ID: ("Pharaoh's Raffle", "source egyptian-games or a game code such as book-of-dead; weekly draw"),
+    GAME_RAFFLE_ID: ("Provider Game Raffle", "source provider-game-code; daily draw"),
+    DIRECT_ID: ("Must Drop", "source must-drop, or directly by id; must-drop pots (hourly, and by 500 EUR)"),
+}
 # The seeds' players (brand1): tickets held in the current raffle periods.
 PLAYERS = [("player_00001", "MT"), ("player_id_token_00001", "MT"), ("player_01010", "MT")]
 TICKETS = [(RAFFLE_ID, "egyptian-games", 8), (GAME_RAFFLE_ID, "provider-game-code", 3)]  # 1 per EUR wagered
@@ -137,10 +145,11 @@ class Command(BaseCommand):
             Game.objects.get_or_create(group=group, provider=provider, game_code=code, defaults={"name": name})
         return sources
 
-    def instance(self, pk, name, operator, pots, mapping, **fields):
+    def instance(self, pk, operator, pots, mapping, **fields):
         instance = JackpotInstance.objects.filter(pk=pk).first()
         if instance is None:
-            instance = JackpotInstance.objects.create(id=uuid.UUID(pk), name=name, operator=operator, **fields)
+            instance = JackpotInstance.objects.create(id=uuid.UUID(pk), name=ROLES[pk][0], operator=operator,
+                                                      **fields)
             for spec in pots:
                 catalogue.pot_create(pot=Pot(jackpot=instance, **spec))
         for source, priority in mapping:
@@ -154,7 +163,7 @@ class Command(BaseCommand):
         eur = Currency.objects.get(pk="EUR")
         percentage, active = JackpotInstance.ContributionType.PERCENTAGE, JackpotInstance.State.ACTIVE
         mega = self.instance(
-            MEGA_ID, "Casino Mega Jackpot", operator,
+            MEGA_ID, operator,
             pots=[
                 {"pot_id": "minor", "tier": 1, "share": D("0.25"), "seed_share": D("0.15"), "initial_seed": D("10"),
                  "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 50},
@@ -175,7 +184,7 @@ class Command(BaseCommand):
             )
         mega.allowed_brands.set([brand1, brand2])
         deposit = self.instance(
-            DEPOSIT_ID, "Deposit Drop", operator,
+            DEPOSIT_ID, operator,
             pots=[{"pot_id": "deposit", "tier": 1, "share": D("0.90"), "seed_share": D("0.10"),
                    "initial_seed": D("50"), "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("1"),
                    "max_magic_number": 500}],
@@ -184,7 +193,7 @@ class Command(BaseCommand):
             house_share=D("0.10"),
         )
         raffle = self.instance(
-            RAFFLE_ID, "Pharaoh's Raffle", operator,
+            RAFFLE_ID, operator,
             pots=[{"pot_id": "prize", "tier": 1, "share": D("0.95"), "initial_seed": D("100"),
                    "mechanic": Pot.Mechanic.PRIZE}],
             mapping=[(sources["egyptian-games"], 1)],
@@ -194,7 +203,7 @@ class Command(BaseCommand):
             raffle_recurring=True, raffle_period_seconds=7 * 24 * 3600,
         )
         game_raffle = self.instance(
-            GAME_RAFFLE_ID, "Provider Game Raffle", operator,
+            GAME_RAFFLE_ID, operator,
             pots=[{"pot_id": "prize", "tier": 1, "share": D("0.90"), "initial_seed": D("20"),
                    "mechanic": Pot.Mechanic.PRIZE}],
             mapping=[(sources["provider-game-code"], 1)],
@@ -204,7 +213,7 @@ class Command(BaseCommand):
             raffle_recurring=True, raffle_period_seconds=24 * 3600,
         )
         must_drop = self.instance(
-            DIRECT_ID, "Must Drop", operator,
+            DIRECT_ID, operator,
             pots=[
                 {"pot_id": "hourly", "tier": 1, "share": D("0.3"), "seed_share": D("0.1"), "initial_seed": D("5"),
                  "mechanic": Pot.Mechanic.MUST_DROP_TIME, "drop_window_hours": 1},
@@ -264,6 +273,11 @@ class Command(BaseCommand):
         out("\n  Jackpots:")
         for instance in instance_lines(operator):
             out(f"    {instance}")
+        older = JackpotInstance.objects.filter(operator=operator, name__in=[n for n, _ in ROLES.values()]).exclude(
+            pk__in=list(ROLES))
+        if older.exists():  # a database from before the demo took the seeds' ids
+            out(self.style.WARNING("    Jackpots of an older demo share these names and sources: start from an "
+                                   "empty database (make clean) for the seeds' world alone."))
         out("\n  Players (brand1): player_00001 (opted in to the Casino Mega Jackpot; 8 + 3 raffle tickets), "
             "player_id_token_00001, player_01010.")
         out("\n  Try it:")
@@ -275,18 +289,10 @@ class Command(BaseCommand):
             "\"gameround_id\":\"1\",\"currency\":\"EUR\",\"base_wager\":1}'")
 
 
-ROLES = {
-    MEGA_ID: "source casino-sitewide; opt-in side bet of 0.10 EUR (player's choice 0.10-5.00), 3 HitRate pots",
-    DEPOSIT_ID: "source deposit; operator-funded 1% of the deposit",
-    RAFFLE_ID: "source egyptian-games or a game code such as book-of-dead; weekly draw",
-    GAME_RAFFLE_ID: "source provider-game-code; daily draw",
-    DIRECT_ID: "source must-drop, or directly by id; must-drop pots (hourly, and by 500 EUR)",
-}
-
-
 def instance_lines(operator) -> list[str]:
     """Every jackpot of the operator (the demo's and any added since), with how to reach it."""
     order = list(ROLES)
     instances = sorted(JackpotInstance.objects.filter(operator=operator),
                        key=lambda i: (order.index(str(i.pk)) if str(i.pk) in order else len(order), i.name))
-    return [f"{i.name:<22} {i.pk}  ({ROLES.get(str(i.pk), f'{i.jackpot_type}, {i.state}')})" for i in instances]
+    return [f"{i.name:<22} {i.pk}  ({ROLES.get(str(i.pk), ('', f'{i.jackpot_type}, {i.state}'))[1]})"
+            for i in instances]
