@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.utils.html import format_html
 
 from contributions.models import (
     Contribution,
@@ -14,6 +16,8 @@ from contributions.models import (
 from contributions.services import callbacks, payments, wins
 from portal.admin_base import ScopedAdmin, reason_action
 from portal.errors import DomainError
+from portal.models import Currency
+from portal.money import iso_exponent, payout, plain
 
 
 class ReadOnlyLedgerAdmin(ScopedAdmin):
@@ -57,13 +61,29 @@ class ContributionAdmin(ReadOnlyLedgerAdmin):
 @admin.register(Win)
 class WinAdmin(ReadOnlyLedgerAdmin):
     scope_path = "player__brand"
-    list_display = ["id", "jackpot", "pot", "player", "amount", "currency", "amount_base", "withheld", "status",
-                    "created_at"]
+    list_display = ["id", "jackpot", "pot", "player", "paid", "base_amount", "withheld", "status", "created_at"]
     list_filter = ["status", "withheld", "jackpot"]
     search_fields = ["player__player_id", "jackpot__name", "pot__pot_id"]
     list_select_related = ["jackpot", "pot", "player__brand__operator"]
     date_hierarchy = "created_at"
     actions = ["retry_credit", "approve", "reject"]
+
+    def get_queryset(self, request):
+        # The minor unit of each win's currency, for `paid`, in the list's own query.
+        exponent = Currency.objects.filter(code=OuterRef("currency")).values("exponent")[:1]
+        return super().get_queryset(request).annotate(currency_exponent=Subquery(exponent))
+
+    @admin.display(description="paid to the player", ordering="amount")
+    def paid(self, win):
+        """What the player got, in their currency, rounded down as paid (as the staff pages show it)."""
+        exponent = getattr(win, "currency_exponent", None)
+        amount = payout(win.amount, iso_exponent(win.currency) if exponent is None else exponent)
+        return format_html('<span style="white-space:nowrap">{} {}</span>', amount, win.currency)
+
+    @admin.display(description="base amount, exact (jackpot currency)", ordering="amount_base")
+    def base_amount(self, win):
+        return format_html('<span style="white-space:nowrap">{} {}</span>', format(plain(win.amount_base), "f"),
+                           win.jackpot.currency_id)
 
     def has_decide_win_permission(self, request):
         return request.user.has_perm("contributions.decide_win")

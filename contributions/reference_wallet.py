@@ -8,6 +8,9 @@ It keeps players, balances and session tokens in memory, checks the
                             "code": "BOOM", "delay": 0, "body": null,
                             "match": {"transaction_type": "Credit"}}   next matching calls fail
                                                               (status null: only slow)
+         {"path": ..., "status": null, "trickle": 0.2, "trickle_part": "headers", "trickle_for": 60}
+                         the call is applied, but its answer's headers (or "body") come one
+                         byte every 0.2 s, for up to 60 s or until the caller hangs up
     POST /_control/hold    {"path": "/wallet/transaction"}    calls to path wait until released
     POST /_control/release {"path": "/wallet/transaction"}
     POST /_control/players {"player_id", "token", "balance", "currency", "country"}
@@ -62,6 +65,9 @@ class WalletState:
     failures: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     holds: dict[str, threading.Event] = field(default_factory=dict)  # path -> set when released
+    stopped: threading.Event = field(default_factory=threading.Event)  # ends trickling answers
+    trickled: int = 0  # bytes of answers sent slowly
+    dropped: int = 0  # trickling answers the caller hung up on
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hold(self, path: str) -> threading.Event:
@@ -169,12 +175,15 @@ def make_handler(state: WalletState):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, *args):
             pass
 
         def _answer(self, status: int, payload) -> None:
             data = jsonutil.dumps(payload).encode()
+            if self.trickle:
+                return self._trickle(status, data, **self.trickle)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -182,7 +191,30 @@ def make_handler(state: WalletState):
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                 self.wfile.write(data)
 
+        def _trickle(self, status: int, data: bytes, every: float, part: str, seconds: float) -> None:
+            """A slow wallet: no single read of the caller ever waits `every` long, yet the
+            answer takes up to `seconds` (unless the caller hangs up first)."""
+            self.close_connection = True
+            ends = time.monotonic() + seconds
+            body = b" " * int(seconds / every + 1) + data  # JSON allows leading whitespace
+            head = (f"HTTP/1.1 {status} Trickle\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode()
+            slow = b"X-Trickle: " + b"a" * len(body) if part == "headers" else body
+            sent = 0
+            with contextlib.suppress(OSError):  # the caller hung up
+                self.wfile.write(head if part == "headers" else head + b"\r\n")
+                while sent < len(slow) and time.monotonic() < ends and not state.stopped.wait(every):
+                    self.wfile.write(slow[sent:sent + 1])
+                    sent += 1
+                    with state.lock:
+                        state.trickled += 1
+                self.wfile.write(b"\r\n\r\n" + body if part == "headers" else body[sent:])
+                return
+            with state.lock:
+                state.dropped += 1
+
         def _handle(self, method: str) -> None:
+            self.trickle = None
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
@@ -199,6 +231,9 @@ def make_handler(state: WalletState):
                                 and all(fields.get(k) == v for k, v in f.get("match", {}).items())), None)
                 if failure:
                     failure["times"] -= 1
+                    if failure.get("trickle"):
+                        self.trickle = {"every": failure["trickle"], "part": failure.get("trickle_part", "headers"),
+                                        "seconds": failure.get("trickle_for", 60)}
                 gate = state.holds.get(url.path)
             if gate is not None:
                 gate.wait(timeout=120)  # held until the test (or /_control/release) lets it go
@@ -213,17 +248,18 @@ def make_handler(state: WalletState):
                 return self._answer(401, {"code": "INVALID_SIGNATURE", "message": "X-Server-Authorization mismatch"})
             try:
                 body = jsonutil.loads(raw) if raw else {}
-                with state.lock:
+                with state.lock:  # applied under the lock, answered outside it (answers may trickle)
                     if method == "POST" and url.path.endswith("/authenticate"):
-                        return self._answer(200, wallet.authenticate(body))
-                    if method == "GET" and url.path.endswith("/balance"):
-                        player_id = parse_qs(url.query).get("player_id", [""])[0]
-                        return self._answer(200, wallet.balance(player_id))
-                    if method == "POST" and url.path.endswith("/transaction"):
-                        return self._answer(*wallet.transaction(body))
-                    if method == "DELETE" and url.path.endswith("/cancel"):
-                        return self._answer(200, wallet.cancel(body))
-                return self._answer(404, {"code": "NOT_FOUND", "message": url.path})
+                        answer = 200, wallet.authenticate(body)
+                    elif method == "GET" and url.path.endswith("/balance"):
+                        answer = 200, wallet.balance(parse_qs(url.query).get("player_id", [""])[0])
+                    elif method == "POST" and url.path.endswith("/transaction"):
+                        answer = wallet.transaction(body)
+                    elif method == "DELETE" and url.path.endswith("/cancel"):
+                        answer = 200, wallet.cancel(body)
+                    else:
+                        answer = 404, {"code": "NOT_FOUND", "message": url.path}
+                return self._answer(*answer)
             except WalletError as error:
                 return self._answer(error.status, {"code": error.code, "message": error.message})
             except (jsonutil.JSONDecodeError, jsonutil.NonFiniteNumber, AttributeError):
@@ -236,7 +272,9 @@ def make_handler(state: WalletState):
                     state.failures.append({"path": body["path"], "times": int(body.get("times", 1)),
                                            "status": body.get("status"), "code": body.get("code", "FAILURE"),
                                            "delay": float(body.get("delay", 0)), "match": body.get("match", {}),
-                                           "body": body.get("body")})
+                                           "body": body.get("body"), "trickle": body.get("trickle"),
+                                           "trickle_part": body.get("trickle_part", "headers"),
+                                           "trickle_for": float(body.get("trickle_for", 60))})
                     return self._answer(200, {"ok": True})
                 if path in ("/_control/hold", "/_control/release") and method == "POST":
                     state.holds.setdefault(body["path"], threading.Event())
@@ -296,6 +334,7 @@ class WalletServer:
         return self
 
     def stop(self) -> None:
+        self.state.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -307,13 +346,17 @@ class WalletServer:
 
     # conveniences for tests and demos
     def fail(self, path: str, *, times: int = 1, status: int | None = 500, code: str = "FAILURE",
-             delay: float = 0, match: dict | None = None, body=None) -> None:
+             delay: float = 0, match: dict | None = None, body=None, trickle: float | None = None,
+             trickle_part: str = "headers", trickle_for: float = 60) -> None:
         """The next `times` calls to `path` (whose body fields equal `match`) fail with `status`
         after `delay` seconds; status None only delays (a timeout, applied late); `body`
-        replaces the error body answered."""
+        replaces the error body answered. `trickle` (with status None): the call is applied,
+        but its answer's headers (or body) come one byte every `trickle` seconds for up to
+        `trickle_for` seconds."""
         with self.state.lock:
             self.state.failures.append({"path": path, "times": times, "status": status, "code": code, "delay": delay,
-                                        "match": match or {}, "body": body})
+                                        "match": match or {}, "body": body, "trickle": trickle,
+                                        "trickle_part": trickle_part, "trickle_for": trickle_for})
 
     def hold(self, path: str) -> threading.Event:
         """Calls to `path` wait (recorded, unanswered) until `release(path)`."""

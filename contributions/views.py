@@ -2,11 +2,13 @@
 Also the public drop verification page."""
 
 import csv
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q, Sum
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,10 +18,13 @@ from django.views.decorators.http import require_POST
 from contributions.models import Contribution, RaffleDraw, WalletTransaction, WebhookDelivery, Win
 from contributions.selectors import drop_verification
 from contributions.services import callbacks, payments, wins
-from portal.charts import sparkline
+from players.models import RaffleTicket
+from portal.charts import value_chart
 from portal.models import Brand
+from portal.money import iso_exponent
 from portal.scoping import filter_by_brand, filter_catalogue
 from portal.staffviews import (
+    POT_ORDER,
     int_param,
     next_url,
     paginate,
@@ -63,7 +68,8 @@ def visible_instances(scope):
 
 @staff_page
 def instance_list(request, scope):
-    instances = visible_instances(scope).select_related("currency", "operator", "brand").prefetch_related("pots")
+    instances = visible_instances(scope).select_related("currency", "operator", "brand").prefetch_related(
+        Prefetch("pots", Pot.objects.order_by(*POT_ORDER)))
     state = request.GET.get("state", "")
     if state in JackpotInstance.State.values:
         instances = instances.filter(state=state)
@@ -108,13 +114,14 @@ class PotMoneyForm(forms.Form):
 def instance_detail(request, scope, instance_id):
     instance = get_object_or_404(visible_instances(scope).select_related("currency", "operator", "brand"),
                                  pk=instance_id)
-    pots = list(Pot.objects.filter(jackpot=instance).order_by("-tier", "pot_id"))
+    pots = list(Pot.objects.filter(jackpot=instance).order_by(*POT_ORDER))
     commitments = current_commitments(pots)
     charts = {}
     for pot in pots:
-        increments = list(pot.increments.order_by("-id").values_list("id", "value_after")[:200])[::-1]
-        charts[pot.pk] = sparkline([v for _, v in increments], label=f"{pot.pot_id} value over its last "
-                                                                      f"{len(increments)} contributions")
+        history = list(pot.increments.order_by("-id").values_list("contribution__created_at", "value_after")[:200])
+        charts[pot.pk] = value_chart(history[::-1], digits=iso_exponent(instance.currency_id),
+                                     currency=instance.currency_id,
+                                     label=f"{pot.pot_id}: value over its last {len(history)} contributions")
     contributions = filter_by_brand(Contribution.objects.filter(jackpot=instance), scope).select_related(
         "brand").order_by("-id")[:20]
     recent_wins = filter_by_brand(Win.objects.filter(jackpot=instance), scope, "player__brand").select_related(
@@ -123,12 +130,20 @@ def instance_detail(request, scope, instance_id):
         "instance": instance, "pots": [(p, commitments.get(p.pk), charts[p.pk]) for p in pots],
         "contributions": contributions, "wins": recent_wins, "changes": state_changes(instance),
         "draws": RaffleDraw.objects.filter(jackpot=instance).order_by("-drawn_at")[:10] if instance.is_raffle else [],
+        "raffle_now": raffle_totals(instance, scope) if instance.is_raffle else None,
         "windows": instance.windows.all(), "allowed_brands": instance.allowed_brands.all(),
         "can_change_state": request.user.has_perm("sources.change_instance_state") and scope.owns_operator(
             instance.operator_id),
         "can_adjust": request.user.has_perm("sources.adjust_pot") and scope.owns_operator(instance.operator_id),
         "next_states": sorted(catalogue.TRANSITIONS[instance.state]),
     })
+
+
+def raffle_totals(instance: JackpotInstance, scope) -> dict:
+    """Tickets and ticket holders in the raffle's current period (of the brands in scope)."""
+    tickets = filter_by_brand(RaffleTicket.objects.filter(jackpot=instance, period=instance.raffle_period,
+                                                          ticket_count__gt=0), scope, "player__brand")
+    return tickets.aggregate(tickets=Sum("ticket_count", default=0), players=Count("player_id", distinct=True))
 
 
 @require_POST
@@ -216,11 +231,28 @@ def filtered_contributions(request, scope):
     return form, queryset.select_related("brand", "jackpot", "source").order_by("-id")
 
 
+def with_wins(queryset):
+    return queryset.prefetch_related(Prefetch("wins", Win.objects.select_related("pot").order_by("-amount_base")))
+
+
+def contribution_totals(queryset) -> list[dict]:
+    """Sums over the whole filtered set, per request currency: count, wagers, contributions,
+    and the wins paid on them (in the players' currency, as credited)."""
+    rows = {r["currency"]: {**r, "wins": 0, "won": Decimal(0)} for r in queryset.order_by().values("currency").annotate(
+        count=Count("id"), wagers=Sum("base_wager"), amounts=Sum("amount")).order_by("currency")}
+    for r in Win.objects.filter(contribution__in=queryset.order_by().values("pk")).values("currency").annotate(
+            n=Count("id"), paid=Sum("amount")).order_by("currency"):
+        row = rows.setdefault(r["currency"], {"currency": r["currency"], "count": 0, "wagers": None, "amounts": None})
+        row.update(wins=r["n"], won=r["paid"])
+    return list(rows.values())
+
+
 @staff_page
 def contribution_list(request, scope):
     form, queryset = filtered_contributions(request, scope)
     return render(request, "contributions/contribution_list.html", {
-        "form": form, "page": paginate(request, queryset), "query": querystring_without_page(request),
+        "form": form, "page": paginate(request, with_wins(queryset)), "query": querystring_without_page(request),
+        "totals": contribution_totals(queryset),
     })
 
 
@@ -231,7 +263,7 @@ class Echo:
 
 CSV_COLUMNS = ["trace_id", "created_at", "status", "operator", "brand", "player_id", "gameround_id", "target",
                "instance_id", "instance", "currency", "base_wager", "contribution_amount", "amount_in_instance_currency",
-               "tickets_awarded", "async", "error_code"]
+               "tickets_awarded", "async", "error_code", "win_pot_id", "win_amount", "win_currency", "win_status"]
 
 
 @staff_page
@@ -241,7 +273,8 @@ def contribution_csv(request, scope):
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)
-        for c in queryset.iterator(chunk_size=2000):
+        for c in with_wins(queryset).iterator(chunk_size=2000):
+            won = list(c.wins.all())  # highest first; several wins of one contribution share a row
             # Text a caller or staff chose (ids, names) is neutralised; the amounts are our own
             # formatting of Decimals and stay numbers, negative ones included.
             text = [spreadsheet_text(v) for v in (
@@ -253,6 +286,9 @@ def contribution_csv(request, scope):
                 c.jackpot_id or "", instance_name, currency, f"{c.base_wager:f}", f"{c.amount:f}",
                 f"{c.amount_base:f}", "" if c.tickets_awarded is None else c.tickets_awarded,
                 "yes" if c.is_async else "no", error_code,
+                ";".join(w.pot.pot_id for w in won),
+                f"{sum((w.amount for w in won), Decimal(0)):f}" if won else "",
+                won[0].currency if won else "", ";".join(w.status for w in won),
             ])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
@@ -354,8 +390,12 @@ def pending_credit_list(request, scope):
     page = paginate(request, pending)
     credits = {tx.win_id: tx for tx in WalletTransaction.objects.filter(
         kind=WalletTransaction.Kind.CREDIT, win__in=[w.pk for w in page.object_list])}
+    retry = timedelta(seconds=settings.WALLET_CREDIT_RETRY_SECONDS)
     return render(request, "contributions/pending_credit_list.html", {
-        "page": page, "rows": [(w, credits.get(w.pk)) for w in page.object_list],
+        # A pending Credit is sent again once it has rested `retry` since its last try (payments.credits_due).
+        "page": page, "rows": [(w, tx, tx.updated_at + retry if tx else None)
+                               for w, tx in ((w, credits.get(w.pk)) for w in page.object_list)],
+        "retry_seconds": int(settings.WALLET_CREDIT_RETRY_SECONDS), "now": timezone.now(),
         "can_retry": request.user.has_perm("contributions.retry_credit"),
     })
 

@@ -3,7 +3,9 @@
 Every call is signed (`X-Server-Authorization`: hex HMAC-SHA256 of the raw body with the
 brand's secret), times out after the configured seconds, and is retried up to the retry
 limit with an exponential backoff -- unless an error rule `"<status>:<CODE>"` says
-`must_retry: false` -- all within `WALLET_CALL_DEADLINE_SECONDS`. Failures come back as
+`must_retry: false` -- all within `WALLET_CALL_DEADLINE_SECONDS`. Each attempt has a hard
+deadline (portal/deadline.py): it ends on time however slowly the wallet trickles its answer,
+and one cut off counts as a timeout. Failures come back as
 `WalletError` carrying the wallet's own status and code (or 504 WALLET_UNAVAILABLE when it
 could not be reached), plus whether the rules want a failed Debit cancelled. A 2xx answer
 that carries an error code or lacks the fields the endpoint must return is a failure too
@@ -28,11 +30,11 @@ from urllib.parse import urljoin
 import requests
 from django.conf import settings
 from django.db import connection
-from urllib3.util import Timeout
 
 from contributions.models import WalletConfig
 from portal import jsonutil, metrics
 from portal.cache import catalogue_seconds, ttl_cached
+from portal.deadline import DeadlineExceeded, deadline_session, hard_deadline
 from portal.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -117,8 +119,7 @@ def _session() -> requests.Session:
     """One session per thread: calls to the same wallet reuse their connections."""
     session = getattr(_sessions, "session", None)
     if session is None:
-        session = _sessions.session = requests.Session()
-        session.trust_env = False
+        session = _sessions.session = deadline_session()
     return session
 
 
@@ -154,17 +155,18 @@ class WalletClient:
                           settings.WALLET_CALL_DEADLINE_SECONDS)
         for attempt in range(1, attempts + 1):
             self.last_attempts = attempt
-            left = deadline - time.monotonic()
             started = time.monotonic()
+            limit = min(per_attempt, deadline - started)
             try:
-                response = self.session.request(
-                    method, url, data=raw or None, params=params, headers=headers, allow_redirects=False,
-                    # `total` bounds the attempt, not only each read.
-                    timeout=Timeout(connect=min(per_attempt, left), read=min(per_attempt, left),
-                                    total=min(per_attempt, left)))
-            except requests.RequestException as exc:
+                # The timeout bounds each read; the hard deadline the whole attempt, answer read.
+                with hard_deadline(limit):
+                    response = self.session.request(method, url, data=raw or None, params=params, headers=headers,
+                                                    allow_redirects=False, timeout=limit)
+            except (requests.RequestException, DeadlineExceeded) as exc:
                 metrics.wallet_call(brand=self.config.brand.key, op=path, status=None, seconds=time.monotonic() - started)
-                status, code, message = 504, "WALLET_UNAVAILABLE", f"The wallet did not answer: {type(exc).__name__}"
+                status, code = 504, "WALLET_UNAVAILABLE"
+                message = (f"The wallet did not answer within {limit:.3g} s" if isinstance(exc, DeadlineExceeded)
+                           else f"The wallet did not answer: {type(exc).__name__}")
             else:
                 metrics.wallet_call(brand=self.config.brand.key, op=path, status=response.status_code,
                                     seconds=time.monotonic() - started)

@@ -9,33 +9,38 @@ change between the check and the connection). Redirects are never followed. IPv6
 carry an IPv4 address are judged by that address (IPv4-mapped, NAT64) or refused (6to4,
 Teredo, IPv4-compatible), so `2002:7f00:1::` cannot stand in for 127.0.0.1.
 
-An attempt has a hard deadline (`Deadline`): name lookup, connecting, sending and reading
-the answer all end when it passes, however slowly the receiver trickles its bytes.
+An attempt has a hard deadline (portal/deadline.py): name lookup, connecting, sending and
+reading the answer all end when it passes, however slowly the receiver trickles its bytes.
+The accept-time check's name lookup is bounded too (`WEBHOOK_RESOLVE_TIMEOUT_SECONDS`), so a
+slow name server cannot hold a gateway thread.
 
 Signatures follow Standard Webhooks: `webhook-id`, `webhook-timestamp` and
 `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the operator's
 secret (during a rotation's grace period, both secrets sign).
 """
 
-import contextlib
 import ipaddress
 import socket
 import threading
-import time
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 from standardwebhooks import Webhook
-from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from portal.deadline import (
+    DeadlineAdapter,
+    DeadlineConnectionMixin,
+    DeadlineExceeded,  # noqa: F401 - what webhook_post raises when time is up
+    deadline_session,
+    hard_deadline,
+)
 from portal.errors import invalid_value
 
 
@@ -115,136 +120,39 @@ def webhook_url_check(url: str) -> str:
     if parts.username or parts.password:
         raise invalid_value("callback.web_hook must not carry credentials")
     try:
-        resolve_allowed(parts.hostname, port)
+        _resolve_in_time(parts.hostname, port)
     except RefusedDestination as exc:
         raise invalid_value(f"callback.web_hook refused: {exc}") from exc
     return url
 
 
-class DeadlineExceeded(TimeoutError):
-    """The attempt's time is up."""
+_resolver: ThreadPoolExecutor | None = None
+_resolver_lock = threading.Lock()
 
 
-class Deadline:
-    """A wall-clock limit on one attempt: name lookup, connecting, sending, reading the answer.
-
-    Socket timeouts bound each read, not the attempt (a receiver trickling one byte at a time
-    resets them), so when time is up a timer shuts down every socket the attempt uses, and
-    whatever it is blocked on (TLS handshake, send, read) ends at once. The timer holds its
-    own duplicate of each descriptor, so it never touches one the connection has closed and
-    the system has handed to someone else."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.expired = False
-        self._at = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._handles: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def over(self) -> bool:
-        return self.expired or time.monotonic() >= self._at
-
-    def remaining(self) -> float:
-        left = self._at - time.monotonic()
-        if self.expired or left <= 0:
-            raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s")
-        return left
-
-    def watch(self, sock: socket.socket) -> None:
-        handle = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        with self._lock:
-            if not self.expired:
-                self._handles.append(handle)
-                return
-        handle.close()
-        self.remaining()  # raises
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for handle in self._handles:
-                with contextlib.suppress(OSError):
-                    handle.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> "Deadline":
-        _attempt.deadline = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._timer.cancel()
-        _attempt.deadline = None
-        with self._lock:
-            for handle in self._handles:
-                handle.close()
-            self._handles.clear()
-
-
-_attempt = threading.local()
-
-
-def _current_deadline() -> Deadline | None:
-    return getattr(_attempt, "deadline", None)
-
-
-def _resolve_within(deadline: Deadline | None, host: str, port: int) -> list[tuple]:
-    """resolve_allowed, given up at the deadline: a name server that never answers is another
-    way to hold an attempt (the lookup's thread then ends with the resolver's own timeout)."""
-    if deadline is None:
-        return resolve_allowed(host, port)
-    lookup: Future = Future()
-
-    def run() -> None:
-        try:
-            lookup.set_result(resolve_allowed(host, port))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting attempt
-            lookup.set_exception(exc)
-
-    threading.Thread(target=run, name="webhook-dns", daemon=True).start()
+def _resolve_in_time(host: str, port: int) -> list[tuple]:
+    """resolve_allowed on a small pool of its own, given up after WEBHOOK_RESOLVE_TIMEOUT_SECONDS:
+    the system resolver has no deadline of ours, and a gateway thread must not wait on a slow
+    name server (the lookup's thread ends with the resolver's own timeout)."""
+    global _resolver
+    with _resolver_lock:
+        if _resolver is None:
+            _resolver = ThreadPoolExecutor(settings.WEBHOOK_RESOLVE_THREADS, thread_name_prefix="webhook-resolve")
+    lookup = _resolver.submit(resolve_allowed, host, port)
+    seconds = settings.WEBHOOK_RESOLVE_TIMEOUT_SECONDS
     try:
-        return lookup.result(timeout=deadline.remaining())
+        return lookup.result(timeout=seconds)
     except FutureTimeout:
-        raise DeadlineExceeded(f"resolving {host} took longer than {deadline.seconds:g} s") from None
+        lookup.cancel()  # still queued behind slow lookups: never run it
+        raise RefusedDestination(f"could not resolve {host} within {seconds:g} s") from None
 
 
-class _GuardedConnectionMixin:
-    def _new_conn(self) -> socket.socket:
-        deadline = _current_deadline()
+class _GuardedConnectionMixin(DeadlineConnectionMixin):
+    def resolve(self, host: str, port: int) -> list[tuple]:
         try:
-            infos = _resolve_within(deadline, self._dns_host, self.port)
+            return resolve_allowed(host, port)
         except RefusedDestination as exc:
             raise NewConnectionError(self, f"refused destination: {exc}") from exc
-        last_error: OSError | None = None
-        for family, socktype, proto, _, address in infos:
-            sock = socket.socket(family, socktype, proto)
-            try:
-                timeout = self.timeout
-                if deadline is not None:
-                    deadline.watch(sock)
-                    timeout = min(timeout or deadline.seconds, deadline.remaining())
-                if timeout is not None:
-                    sock.settimeout(timeout)
-                for option in self.socket_options or ():
-                    sock.setsockopt(*option)
-                sock.connect(address)  # the vetted address itself, not a second lookup
-                if deadline is not None:
-                    deadline.remaining()  # time ran out while connecting (a shutdown does not stop a connect)
-                return sock
-            except OSError as exc:
-                last_error = exc
-                sock.close()
-                if isinstance(exc, DeadlineExceeded):
-                    raise
-        raise NewConnectionError(self, f"Failed to establish a new connection: {last_error}")
-
-    def request(self, *args, **kwargs) -> None:
-        # A kept-alive connection joins this attempt's deadline (a new one did in _new_conn).
-        deadline = _current_deadline()
-        if deadline is not None and self.sock is not None:
-            deadline.watch(self.sock)
-        return super().request(*args, **kwargs)
 
 
 class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
@@ -263,11 +171,8 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 
-class GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
-        self.poolmanager = PoolManager(num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool,
-                                                   "https": GuardedHTTPSConnectionPool}
+class GuardedAdapter(DeadlineAdapter):
+    pool_classes = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
 
 
 _sessions = threading.local()
@@ -278,36 +183,20 @@ def guarded_session() -> requests.Session:
     (each new connection is vetted again)."""
     session = getattr(_sessions, "session", None)
     if session is None:
-        session = _sessions.session = _new_session()
-    return session
-
-
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies from the environment: we decide where we connect
-    adapter = GuardedAdapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+        session = _sessions.session = deadline_session(GuardedAdapter(max_retries=0))
     return session
 
 
 def webhook_post(url: str, *, body: bytes, headers: dict[str, str], seconds: float) -> tuple[int, str]:
     """POST through the guard, all of it within `seconds`; returns the status and the first
     1 KiB of the answer. Raises on any failure, DeadlineExceeded once time is up."""
-    with Deadline(seconds) as deadline:
+    with hard_deadline(seconds):
+        response = guarded_session().post(url, data=body, headers=headers, timeout=seconds,
+                                          allow_redirects=False, stream=True)
         try:
-            response = guarded_session().post(url, data=body, headers=headers, timeout=seconds,
-                                              allow_redirects=False, stream=True)
-            try:
-                excerpt = response.raw.read(1024, decode_content=True).decode("utf-8", "replace")
-            finally:
-                response.close()
-            if deadline.expired:  # cut off: http.client takes an answer cut short for a whole one
-                raise DeadlineExceeded(f"no complete answer within {seconds:g} s")
-        except Exception as exc:
-            if deadline.over():
-                raise DeadlineExceeded(f"no complete answer within {seconds:g} s") from exc
-            raise
+            excerpt = response.raw.read(1024, decode_content=True).decode("utf-8", "replace")
+        finally:
+            response.close()
     return response.status_code, excerpt
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from players.models import Player
 from players.selectors import optin_event_data, optins_of
+from portal.money import iso_exponent
 from portal.scoping import filter_by_brand
 from portal.staffviews import int_param, paginate, querystring_without_page, staff_page
 from sources.models import JackpotInstance
@@ -34,14 +35,17 @@ def player_detail(request, scope, player_pk):
     player = get_object_or_404(filter_by_brand(Player.objects.all(), scope).select_related("brand__operator"),
                                pk=player_pk)
     optins = optins_of(player)
-    optin_rows = [(o, optin_event_data(o)) for o in optins]
+    # Each row's values are in the opt-in's currency (as optin_event_data computes them).
+    optin_rows = [(o, optin_event_data(o), o.currency or player.currency or o.jackpot.currency_id) for o in optins]
     offered = [i for i in live_instances(brand=player.brand) if not i.is_raffle]
     raffles = [i for i in live_instances(brand=player.brand) if i.is_raffle]
     known = {o.jackpot_id for o in optins}
     return render(request, "players/player_detail.html", {
         "player": player, "optin_rows": optin_rows,
         "player_json": {"player_id": player.player_id, "brand_code": player.brand.code, "brand_key": player.brand.key,
-                        "country": player.country},
+                        "country": player.country, "digits": iso_exponent(player.currency or "EUR")},
+        # The ledger app sits above this one: its wins are reached through the relation, not imported.
+        "wins": player.wins.select_related("jackpot", "pot").order_by("-id")[:10],
         "offered": [i for i in offered if i.pk not in known and brand_allowed(i, player.brand)],
         "raffles": raffles, "can_change": request.user.has_perm("players.change_optin"),
         "instance_names": {str(i.pk): i.name for i in JackpotInstance.objects.filter(

@@ -70,6 +70,16 @@ class OperatorAdmin(ScopedAdmin):
         add_never_cache_headers(response)
         return response
 
+    def response_add(self, request, obj, post_url_continue=None):
+        """The secret generated on save is shown once, on this page, as after a rotation."""
+        if "_popup" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(request, "portal/webhook_secret_created.html", {
+            **self.admin_site.each_context(request), "title": f"Operator {obj.pk} added: its webhook secret",
+            "operator": obj, "secret": obj.webhook_secret, "opts": self.model._meta})
+        add_never_cache_headers(response)
+        return response
+
 
 @admin.register(Brand)
 class BrandAdmin(ScopedAdmin):

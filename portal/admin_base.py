@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -173,6 +174,14 @@ class ScopedAdmin(HostileInputAdmin, SimpleHistoryAdmin):
         if self.get_object(request, unquote(object_id)) is None:
             raise Http404
         return super().history_view(request, object_id, extra_context)
+
+    def set_history_delta_changes(self, request, historical_records, *args, **kwargs):
+        super().set_history_delta_changes(request, historical_records, *args, **kwargs)
+        # Changes the portal made itself (a command, the schedule, the engine) have no user:
+        # History says "system", as the staff pages do, and the change reason says what did it.
+        for record in historical_records:
+            if record.history_user_id is None:
+                record.history_user = get_user_model()(username="system")  # shown only, never saved
 
     def revert_allowed(self, request, obj) -> bool:
         """Reverting from a History page is off (SIMPLE_HISTORY_REVERT_DISABLED). Should it ever

@@ -34,7 +34,14 @@ def json_response(body: str | dict | list, status: int = 200, headers: dict | No
 
 
 def error_response(error: DomainError) -> HttpResponse:
-    return json_response(error.as_body(), status=error.status)
+    response = json_response(error.as_body(), status=error.status)
+    if error.status < 500:
+        # A refusal is normal traffic: one INFO line with its code (the log context adds the
+        # trace id, operator and brand), instead of django.request's WARNING "Bad Request",
+        # which Django skips for a response marked as logged. 5xx still log as errors.
+        logger.info("refused %s %s: %s", error.status, error.code, error.message[:200])
+        response._has_been_logged = True
+    return response
 
 
 class ErrorOut(Schema):

@@ -15,7 +15,8 @@ Every name carries the operator, so no socket hears another operator's events.
 Sockets filter by their own subscriptions. JackpotUpdate is coalesced: the first change of
 an instance in an interval is announced at once; later changes in the interval only mark it
 dirty, and `publish_jackpot_updates` (Celery beat every interval, or a task on the ASGI
-server's loop in embedded mode) sends one snapshot per dirty instance.
+server's loop in embedded mode) sends one snapshot per dirty instance. An update whose values
+and status equal the last one sent for the instance is not sent again.
 """
 
 import asyncio
@@ -253,21 +254,46 @@ def take_dirty() -> list[str]:
 def publish_jackpot_updates() -> int:
     """Send one JackpotUpdate per instance changed since the last run. Returns how many."""
     ids = take_dirty()
-    if ids:
-        publish_instances(ids)
-    return len(ids)
+    return publish_instances(ids) if ids else 0
 
 
-def publish_instances(ids: list[str]) -> None:
+SENT_TTL_SECONDS = 24 * 3600  # an instance quiet for a day may be announced once more
+_sent_local: dict[str, str] = {}
+
+
+def _news(instance_id: str, snapshot: dict) -> bool:
+    """Whether a snapshot differs from the last JackpotUpdate sent for its instance: values
+    or status, not `last_updated` alone (a fixed pot's value stays put while it is played).
+    Marked dirty is not enough: the leading-edge update may already have carried the change.
+    The last digest is swapped atomically (in Redis across processes): one sender per change."""
+    from portal import jsonutil
+
+    news = {key: value for key, value in snapshot.items() if key != "last_updated"}
+    digest = hashlib.sha256(jsonutil.dumps(news).encode()).hexdigest()
+    if settings.REDIS_URL:
+        previous = _redis().set(f"live:sent:{instance_id}", digest, ex=SENT_TTL_SECONDS, get=True)
+        return previous is None or previous.decode() != digest
+    with _dirty_lock:
+        previous, _sent_local[instance_id] = _sent_local.get(instance_id), digest
+    return previous != digest
+
+
+def publish_instances(ids: list[str]) -> int:
+    """Send the JackpotUpdate of each instance whose snapshot is news. Returns how many."""
     from sources.selectors import jackpot_update_audiences
 
+    sent = 0
     for operator_id, brand_codes, snapshot in jackpot_update_audiences(ids):
+        if not _news(snapshot["id"], snapshot):
+            continue
+        sent += 1
         for group in audience(operator_id, []):
             send([group], event("JackpotUpdate", operator_id=operator_id, brand_id=None, player_id=None,
                                 data=snapshot))
         for code in brand_codes:
             send([brand_group(operator_id, code), staff_brand_group(operator_id, code)],
                  event("JackpotUpdate", operator_id=operator_id, brand_id=code, player_id=None, data=snapshot))
+    return sent
 
 
 async def embedded_ticker() -> None:

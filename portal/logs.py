@@ -59,6 +59,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorsAtInfo(logging.Filter):
+    """On `django.request`: a 4xx (a 404 for a path nobody serves, a refused form) is the
+    client's doing, not something a person must look at, so it goes out at INFO instead of
+    Django's WARNING. 5xx stay errors. (The API logs its refusals itself, with their code.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and 400 <= getattr(record, "status_code", 0) < 500:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
 def json_formatter() -> logging.Formatter:
     """One JSON object per line: time, level, logger, message, the context fields, then any
     `extra` the call passed; exceptions as a `exc_info` string."""

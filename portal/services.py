@@ -21,13 +21,14 @@ def service_account_save(*, operator: Operator, username: str, password: str) ->
 
 
 @transaction.atomic
-def operator_rotate_webhook_secret(*, operator: Operator, actor) -> str:
-    """A new webhook secret; the old one keeps signing (alongside) for a grace period."""
+def operator_rotate_webhook_secret(*, operator: Operator, actor, via: str = "") -> str:
+    """A new webhook secret; the old one keeps signing (alongside) for a grace period.
+    `via` names where it was done when no user did it (a management command)."""
     operator = Operator.objects.select_for_update().get(pk=operator.pk)
     operator.webhook_secret_previous = operator.webhook_secret
     operator.webhook_secret = new_webhook_secret()
     operator.webhook_secret_rotated_at = timezone.now()
     operator._history_user = actor
-    operator._change_reason = "webhook secret rotated"
+    operator._change_reason = f"webhook secret rotated ({via})" if via else "webhook secret rotated"
     operator.save(update_fields=["webhook_secret", "webhook_secret_previous", "webhook_secret_rotated_at"])
     return operator.webhook_secret

@@ -184,6 +184,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The admin writes dates as the staff pages do (2026-12-01 15:29:44, UTC): portal/formats/.
+FORMAT_MODULE_PATH = ["portal.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -244,13 +246,16 @@ LOG_FORMAT = env("LOG_FORMAT", default="json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "portal.logs.ContextFilter"}},
+    "filters": {"context": {"()": "portal.logs.ContextFilter"},
+                "client_errors": {"()": "portal.logs.ClientErrorsAtInfo"}},
     "formatters": {"json": {"()": "portal.logs.json_formatter"}, "text": {"()": "portal.logs.text_formatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # 4xx are normal traffic (INFO); WARNING and above is for what needs a person.
+        "django.request": {"filters": ["client_errors"]},
         # uvicorn's own lines (access log included) in the same format, in its worker processes.
         "uvicorn": {"handlers": ["console"], "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "propagate": False},
@@ -323,6 +328,10 @@ ASYNC_REQUEUE_AFTER_SECONDS = env.float("ASYNC_REQUEUE_AFTER_SECONDS", default=3
 # Hosts or networks webhooks may reach although they resolve to private addresses.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Accepting a callback URL resolves its host on a small pool of threads, given up after this
+# long (400 INVALID_PROPERTY_VALUE): a slow name server never holds a gateway thread longer.
+WEBHOOK_RESOLVE_TIMEOUT_SECONDS = env.float("WEBHOOK_RESOLVE_TIMEOUT_SECONDS", default=2.0)
+WEBHOOK_RESOLVE_THREADS = env.int("WEBHOOK_RESOLVE_THREADS", default=16)
 
 # Live events: how often coalesced JackpotUpdate messages go out.
 JACKPOT_UPDATE_INTERVAL_SECONDS = env.float("JACKPOT_UPDATE_INTERVAL_SECONDS", default=2.0)

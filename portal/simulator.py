@@ -27,6 +27,17 @@ from websockets.sync.client import connect
 from portal import jsonutil
 
 WAGER_STEPS = [Decimal("0.10") * n for n in range(1, 51)]  # 0.10 .. 5.00
+RETRIES = 5  # a 503 ("retry") is sent again after a pause, as an operator's backend would
+# Why a refusal happens in a simulation, for the summary.
+REFUSAL_HINTS = {
+    "OptInRequired": "players left out by --opt-in-share bet on an opt-in jackpot",
+    "WalletRequired": "the brand has no wallet and does not record side bets without one (admin -> Brands)",
+    "InstanceNotActive": "the jackpot was paused or ended during the run",
+    "OutsideScheduleWindow": "the jackpot is closed at this hour (its schedule window)",
+    "CountryNotAllowed": "--country is not allowed by the jackpot",
+    "MinBaseWager": "wagers below the jackpot's minimum",
+    "MaxBaseWager": "wagers above the jackpot's maximum",
+}
 
 
 class SimulationError(Exception):
@@ -53,7 +64,9 @@ class Tally:
     opt_ins: Counter = field(default_factory=Counter)  # "opted in" / error code
     sent: int = 0
     accepted: int = 0
-    refused: Counter = field(default_factory=Counter)  # error code -> count
+    refused: Counter = field(default_factory=Counter)  # "CODE (Rule)" -> count
+    refusal_messages: dict = field(default_factory=dict)  # "CODE (Rule)" -> the first message
+    retried: Counter = field(default_factory=Counter)  # "503 CODE" -> retries (the portal said: try again)
     contributed: dict = field(default_factory=lambda: defaultdict(Decimal))  # currency -> amount
     wins: list = field(default_factory=list)  # (player_id, pot_id, amount, currency, withheld)
     tickets_awarded: int = 0
@@ -153,7 +166,7 @@ class ServiceSocket:
 
 class Simulation:
     def __init__(self, *, url: str, username: str, password: str, brands: list[str], players: int,
-                 contributions: int, concurrency: int = 8, opt_in_share: float = 0.9, sources: list[str] = (),
+                 contributions: int, concurrency: int = 8, opt_in_share: float = 1.0, sources: list[str] = (),
                  currency: str = "EUR", country: str = "MT", seed: int | None = None, progress=None) -> None:
         self.url = url.rstrip("/")
         self.username, self.password = username, password
@@ -219,25 +232,34 @@ class Simulation:
             "player_country": player.country, "source_id": source_id,
             "gameround_id": f"sim-{self.run_id}-{number}", "currency": player.currency, "base_wager": wager,
         }
-        started = time.perf_counter()
-        try:
-            response = self.session().post(f"{self.url}/jackpots/contribute", data=jsonutil.dumps(body),
-                                           headers={"Content-Type": "application/json"}, timeout=30)
-        except requests.RequestException:
-            with self.tally_lock:
-                self.tally.refused["NO_RESPONSE"] += 1
-            return
-        elapsed = (time.perf_counter() - started) * 1000
-        try:
-            result = jsonutil.loads(response.content) if response.content else {}
-        except ValueError:  # not JSON (a proxy's error page, say): counted by its status
-            result = {}
-        if response.status_code == 200 and "contribution_amount" not in result:
-            response.status_code = 502  # not an answer of the contribution API
+        for attempt in range(RETRIES + 1):
+            started = time.perf_counter()
+            try:
+                response = self.session().post(f"{self.url}/jackpots/contribute", data=jsonutil.dumps(body),
+                                               headers={"Content-Type": "application/json"}, timeout=30)
+            except requests.RequestException:
+                with self.tally_lock:
+                    self.tally.refused["NO_RESPONSE"] += 1
+                return
+            elapsed = (time.perf_counter() - started) * 1000
+            try:
+                result = jsonutil.loads(response.content) if response.content else {}
+            except ValueError:  # not JSON (a proxy's error page, say): counted by its status
+                result = {}
+            if response.status_code != 503 or attempt == RETRIES:
+                break
+            with self.tally_lock:  # same gameround: a retry can never count twice (SPEC 2.8)
+                self.tally.retried[f"503 {result.get('code') or 'unavailable'}"] += 1
+            time.sleep(0.1 * 2 ** attempt)
+        status = response.status_code
+        if status == 200 and "contribution_amount" not in result:
+            status = 502  # not an answer of the contribution API
         with self.tally_lock:
             self.tally.latencies_ms.append(elapsed)
-            if response.status_code != 200:
-                self.tally.refused[refusal(response.status_code, result)] += 1
+            if status != 200:
+                reason = refusal(status, result)
+                self.tally.refused[reason] += 1
+                self.tally.refusal_messages.setdefault(reason, str(result.get("message") or response.reason))
                 return
             self.tally.accepted += 1
             self.tally.contributed[result["contribution_currency"]] += result["contribution_amount"]
@@ -311,6 +333,16 @@ class Simulation:
         return self.tally
 
 
+def refusal_lines(tally: Tally) -> list[str]:
+    """One line per reason a contribution was refused: how many, the code and rule, why."""
+    lines = []
+    for reason, count in tally.refused.most_common():
+        rule = reason.partition("(")[2].rstrip(")")
+        why = REFUSAL_HINTS.get(rule) or tally.refusal_messages.get(reason, "")
+        lines.append(f"refused           {count} {reason}" + (f": {why}" if why else ""))
+    return lines
+
+
 def refusal(status: int, body: dict) -> str:
     """The error code, with the rule that refused when the message names one ("OptInRequired: ...")."""
     code = body.get("code") or str(status)
@@ -338,7 +370,10 @@ def summary_lines(tally: Tally) -> list[str]:
         f"routes            {len(tally.routes)} (brand, source) pairs reach a jackpot",
         f"contributions     {tally.sent} sent in {tally.seconds:.1f} s ({rate:.0f}/s): {tally.accepted} accepted, "
         f"{sum(tally.refused.values())} refused"
-        + (f" ({', '.join(f'{n} {k}' for k, n in tally.refused.most_common())})" if tally.refused else ""),
+        + (f" ({', '.join(f'{n} {k}' for k, n in tally.refused.most_common())})" if tally.refused else "")
+        + (f"; {', '.join(f'{n} retried after {k}' for k, n in tally.retried.most_common())}"
+           if tally.retried else ""),
+        *refusal_lines(tally),
         f"latency           p50 {tally.percentile(50):.1f} ms · p95 {tally.percentile(95):.1f} ms · "
         f"p99 {tally.percentile(99):.1f} ms",
         "contributed       " + (", ".join(f"{amount:f} {currency}" for currency, amount in

@@ -73,7 +73,10 @@ def require(request, permission: str) -> None:
 
 
 def paginate(request, queryset, size: int = PAGE_SIZE):
-    return Paginator(queryset, size).get_page(request.GET.get("page"))
+    """A page, with `numbers`: the page numbers to link (1 … 4 5 [6] 7 8 … 35)."""
+    page = Paginator(queryset, size).get_page(request.GET.get("page"))
+    page.numbers = list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))
+    return page
 
 
 def run_service(request, call, *, success: str, back: str):
@@ -98,11 +101,15 @@ def spreadsheet_text(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+# A jackpot's pots as every page lists them: the highest tier (the biggest prize) first.
+POT_ORDER = ("-tier", "pot_id")
+
+
 def querystring_without_page(request) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
 
 
-__all__ = ["Scope", "int_param", "next_url", "paginate", "querystring_without_page", "require", "run_service",
+__all__ = ["Scope", "int_param", "next_url", "paginate", "POT_ORDER", "querystring_without_page", "require", "run_service",
            "spreadsheet_text", "staff_page"]

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import path
 
 from contributions import views as money
@@ -8,8 +10,16 @@ from portal import views
 
 app_name = "portal"
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico where a page names no icon (the admin): the portal's.
+    Not a permanent redirect: the static name changes with the file in production."""
+    return HttpResponseRedirect(static("portal/favicon.svg"))
+
+
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("favicon.ico", favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(
         template_name="portal/login.html", redirect_authenticated_user=True,
         # Said on the page: the login throttle (django-axes, see portal/settings.py).

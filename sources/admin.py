@@ -364,10 +364,14 @@ class PotAdmin(CatalogueAdmin):
 @admin.register(PotAdjustment)
 class PotAdjustmentAdmin(CatalogueAdmin):
     scope_path = "pot__jackpot__"
-    list_display = ["pot", "kind", "value_delta", "seed_delta", "reason", "actor", "created_at"]
+    list_display = ["pot", "kind", "value_delta", "seed_delta", "reason", "by", "created_at"]
     list_filter = ["kind"]
     search_fields = ["pot__pot_id", "pot__jackpot__name", "reason"]
     list_select_related = ["pot__jackpot", "actor"]
+
+    @admin.display(description="by", ordering="actor__username")
+    def by(self, obj):
+        return obj.actor or "system"  # a command's (seed_demo's initial seeds), as in History
 
     def has_add_permission(self, request):
         return False

@@ -22,6 +22,9 @@ def pot_create(*, pot: Pot, actor=None) -> Pot:
     """A new pot starts at its initial seed, booked as an `initial_seed` adjustment so the
     ledger explains every cent of it; a must-drop pot commits to its first drop at once."""
     pot.current_value = pot.initial_seed
+    # History names the user; a command (seed_demo) has none and shows as "system".
+    pot._history_user = _actor(actor)
+    pot._change_reason = f"created with an initial seed of {pot.initial_seed}" if pot.initial_seed else "created"
     pot.save()
     if pot.initial_seed:
         PotAdjustment.objects.create(pot=pot, kind=PotAdjustment.Kind.INITIAL_SEED, value_delta=pot.initial_seed,

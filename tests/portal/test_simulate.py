@@ -1,8 +1,10 @@
 """`manage.py simulate`: traffic over the real HTTP and WebSocket APIs of a running server."""
 
 import re
+import shlex
 from decimal import Decimal as D
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,6 +14,7 @@ from players.models import OptIn, RaffleTicket
 from sources.models import JackpotInstance, Pot
 from tests import factories
 from tests.asgi import AsgiServer
+from tests.seed import demo_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,6 +59,9 @@ def test_simulation_summary_matches_what_the_platform_recorded(catalogue):
     assert "60 sent" in line(output, "contributions") and f"{accepted} accepted" in line(output, "contributions")
     assert accepted + refused == 60 and 0 < refused < 60
     assert "OptInRequired" in line(output, "contributions")
+    # ...and the summary says why, with the count, the code and the rule.
+    assert line(output, "refused") == (f"  refused           {refused} CONTRIBUTION_REJECTED (OptInRequired): "
+                                       "players left out by --opt-in-share bet on an opt-in jackpot")
     # Every contribution to the certain jackpot won; the socket was told of each win.
     wins = Win.objects.count()
     assert wins == Contribution.objects.filter(jackpot__name="Certain").count() > 0
@@ -89,3 +95,27 @@ def test_a_brand_that_reaches_no_jackpot_gets_no_players_and_a_note(catalogue, b
     assert "no jackpot reachable for thrilltech:brand2" in output
     assert Contribution.objects.count() == 12
     assert not Contribution.objects.filter(brand=brand2).exists()
+
+
+def test_the_readme_simulate_example_runs_clean_against_the_demo():
+    """The README's command (fewer players and bets, our server's URL) against seed_demo's data:
+    every player opted in, brand1's side bets debited at the demo wallet, brand2's recorded
+    without a wallet, 503 "retry" answers of the wallet bulkhead retried: nothing refused."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (command,) = re.findall(r"^ *(\.venv/bin/python manage\.py simulate .*)$", readme, flags=re.M)
+    args = shlex.split(command)[3:]
+    args[args.index("--players") + 1], args[args.index("--contributions") + 1] = "12", "150"
+    out = StringIO()
+    with demo_world() as wallet, AsgiServer() as server:
+        call_command("simulate", *args, "--url", server.http, "-v0", stdout=out)
+    output = out.getvalue()
+
+    assert "150 sent" in line(output, "contributions") and "150 accepted, 0 refused" in line(output, "contributions")
+    assert "refused  " not in output
+    assert "24 opt-in requests: 24 opted in" in line(output, "players")  # 12 players x 2 jackpots each
+    sim = Contribution.objects.filter(gameround_id__startswith="sim-")
+    assert sim.count() == 150
+    assert {c.brand.code for c in sim} == {"brand1", "brand2"}
+    debits = [c for c in wallet.calls("/wallet/transaction") if c.json["transaction_type"] == "Debit"]
+    assert len(debits) == sim.filter(brand__code="brand1", player_funded=True).count() > 0
+    assert sim.filter(brand__code="brand2", player_funded=True).exists()  # side bets without a wallet

@@ -1,4 +1,5 @@
-/* Player page: opt-ins and raffle tickets through the staff socket, live. */
+/* Player page: opt-ins and raffle tickets through the staff socket, live. Every request ends
+   in a visible outcome: the change shown, or the server's refusal in words. */
 (function () {
   "use strict";
   var live = window.PortalLive;
@@ -9,6 +10,10 @@
     var el = document.getElementById("live-message");
     el.textContent = text;
     el.className = "messages-inline " + (cls || "");
+  }
+
+  function refusal(error) {
+    return error.message + " (" + error.code + ")";
   }
 
   function cell(row, name, text) {
@@ -39,53 +44,87 @@
     }
     var pill = cell(row, "opted_in", data.opted_in ? "opted in" : "opted out");
     pill.className = "pill " + (data.opted_in ? "in" : "out");
-    cell(row, "preferred", data.preferred_contribution_value === null ? "default" : live.money(data.preferred_contribution_value));
-    cell(row, "value", data.contribution_value === null ? "—" : live.money(data.contribution_value));
+    var digits = row.dataset.digits ? Number(row.dataset.digits) : player.digits;  // the opt-in's currency
+    cell(row, "preferred", data.preferred_contribution_value === null ? "default"
+      : live.money(data.preferred_contribution_value, digits));
+    cell(row, "value", data.contribution_value === null ? "—" : live.money(data.contribution_value, digits));
     cell(row, "count", String(data.contribution_count));
-    cell(row, "updated", new Date(data.last_updated).toLocaleString());
+    cell(row, "updated", live.time(data.last_updated));
     row.classList.add("flash");
     setTimeout(function () { row.classList.remove("flash"); }, 1200);
   }
 
-  live.on("OptInEvent", function (message) {
-    if (message.player_id !== player.player_id || message.brand_id !== player.brand_code) { return; }
-    showOptIn(message.data);
-    say((message.data.opted_in ? "Opted in to " : "Opted out of ") + (names[message.data.instance_id] || "the jackpot") + ".", "success");
-  });
+  function mine(message) {
+    return message.player_id === player.player_id && message.brand_id === player.brand_code;
+  }
 
-  live.on("PlayerRaffleTicketListResponse", function (message) {
-    if (message.player_id !== player.player_id) { return; }
+  // Changes made elsewhere (another staff page, the operator's service socket).
+  live.on("OptInEvent", function (message) { if (mine(message)) { showOptIn(message.data); } });
+
+  function showTickets(message) {
     var body = document.querySelector("#tickets tbody");
     body.innerHTML = "";
     var tickets = message.data.instance_tickets;
     if (!tickets.length) {
-      body.innerHTML = '<tr><td colspan="3" class="empty">No tickets in any active raffle.</td></tr>';
+      body.innerHTML = '<tr><td colspan="3" class="empty">No tickets in the current period of any active raffle.</td></tr>';
       return;
     }
     tickets.forEach(function (t) {
       var row = document.createElement("tr");
-      [names[t.instance_id] || t.instance_id, String(t.ticket_count),
-       t.timestamp_end ? new Date(t.timestamp_end).toLocaleString() : "—"].forEach(function (text) {
-        var td = document.createElement("td");
-        td.textContent = text;
-        row.appendChild(td);
-      });
+      // The current period: it is drawn when it ends, so its end is a future time, not a draw.
+      var start = t.timestamp_start ? live.time(t.timestamp_start) : null;
+      var end = t.timestamp_end ? live.time(t.timestamp_end) : null;
+      var period = start && end ? start + " → " + end : end ? "until " + end : start ? "since " + start + ", no end set"
+        : "no end set";
+      [[names[t.instance_id] || t.instance_id, ""], [String(t.ticket_count), "num"], [period, "when"]].forEach(
+        function (pair) {
+          var td = document.createElement("td");
+          td.textContent = pair[0];
+          if (pair[1]) { td.className = pair[1]; }
+          row.appendChild(td);
+        });
       body.appendChild(row);
     });
-  });
+  }
 
-  live.on("Error", function (message) { say(message.data.message + " (" + message.data.code + ")", "error"); });
+  function loadTickets() {
+    var body = document.querySelector("#tickets tbody");
+    live.request("PlayerRaffleTicketsRequest", {player_id: player.player_id, brand_id: player.brand_key},
+      function (m) { return m.msg_name === "PlayerRaffleTicketListResponse" && m.player_id === player.player_id; })
+      .then(showTickets, function (error) {
+        body.innerHTML = "";
+        var row = body.insertRow(), td = row.insertCell();
+        td.colSpan = 3;
+        td.className = "empty error";
+        td.textContent = "Tickets could not be loaded: " + refusal(error);
+      });
+  }
 
-  function request(instanceId, optIn, value) {
+  // Errors of requests this page did not send through `request` (should not happen; shown anyway).
+  live.on("Error", function (message) { say(refusal(message.data), "error"); });
+
+  function request(form, instanceId, optIn, value) {
     var body = {instance_id: instanceId, player_id: player.player_id, brand_id: player.brand_key,
                 player_country: player.country || undefined, opt_in: optIn};
     if (optIn && value !== "") {
-      var number = Number(value);
-      if (!isFinite(number) || number <= 0) { say("Enter a positive contribution value.", "error"); return; }
-      body.contribution_value = number;
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+        say("Enter a positive contribution value, such as 0.50.", "error");
+        return;
+      }
+      body.contribution_value = Number(value);
     }
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
     say("Sending…", "");
-    live.send("PlayerOptInRequest", body);
+    live.request("PlayerOptInRequest", body, function (m) {
+      return m.msg_name === "OptInEvent" && mine(m) && m.data.instance_id === instanceId && m.data.opted_in === optIn;
+    }).then(function () {  // the OptInEvent listener above has shown the row
+      say((optIn ? "Opted in to " : "Opted out of ") + (names[instanceId] || "the jackpot") + ".", "success");
+    }, function (error) {
+      say((optIn ? "Opt-in refused: " : "Opt-out refused: ") + refusal(error), "error");
+    }).finally(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
   }
 
   document.addEventListener("submit", function (event) {
@@ -94,14 +133,12 @@
     event.preventDefault();
     var instance = form.querySelector("[name=instance]").value;
     var value = form.querySelector("[name=contribution_value]");
-    request(instance, event.submitter && event.submitter.value === "out" ? false : true, value ? value.value.trim() : "");
+    request(form, instance, !(event.submitter && event.submitter.value === "out"), value ? value.value.trim() : "");
   });
 
-  document.getElementById("refresh-tickets").addEventListener("click", function () {
-    live.send("PlayerRaffleTicketsRequest", {player_id: player.player_id, brand_id: player.brand_key});
-  });
+  document.getElementById("refresh-tickets").addEventListener("click", loadTickets);
 
   live.subscribe(["OptInEvent"]);
   live.start();
-  live.send("PlayerRaffleTicketsRequest", {player_id: player.player_id, brand_id: player.brand_key});
+  loadTickets();
 })();

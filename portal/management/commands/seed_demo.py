@@ -1,5 +1,12 @@
-"""Demo data: safe to run twice (it updates what exists, creates what is missing)."""
+"""Demo data: the seed documents' world (`../shared/seeds/`), safe to run twice.
 
+Every example of the two seed documents works against it as pasted: the instances carry the
+seeds' ids and the roles the seeds give them, the seeds' players exist (player_00001 holds
+8 + 3 raffle tickets, player_01010 none), and the seeds' sources and game code route to a
+jackpot. The command updates what exists and creates what is missing.
+"""
+
+import uuid
 from decimal import Decimal as D
 
 from django.conf import settings
@@ -10,7 +17,10 @@ from django.utils import timezone
 
 from contributions.management.commands.run_reference_wallet import DEMO_SECRET
 from contributions.models import WalletConfig
-from players.services import optin_set
+from contributions.schemas import parse_contribution
+from contributions.services import contribution_record
+from players.services import optin_set, player_get_or_create
+from portal import jsonutil
 from portal.models import Brand, Currency, Operator, StaffScope
 from portal.money import iso_exponent
 from portal.roles import AUDITORS, GAME_MAPPING_ADMINS, OPS_STAFF
@@ -56,10 +66,33 @@ SERVICE = ("demo-service", "demo-service-pass")
 DEMO_WALLET_PORT = 8201
 EGYPTIAN_GAMES = [("pragmatic", "book-of-dead", "Book of Dead"), ("pragmatic", "pyramid-king", "Pyramid King"),
                   ("netent", "cleopatra-gold", "Cleopatra Gold"), ("netent", "sphinx-wild", "Sphinx Wild")]
+SOURCES = [("casino-sitewide", "Casino site-wide"), ("deposit", "Deposits"),
+           ("egyptian-games", "Egyptian-themed games"),
+           ("provider-game-code", "Provider game (a game code as its own source)"),
+           ("must-drop", "Must-drop jackpots")]
+
+# The seeds' instance ids, in the roles the seeds give them.
+MEGA_ID = "209cc142-ccb2-4e28-a763-0a031b560d74"  # seed 000: opted in to, with a chosen value (0.30)
+RAFFLE_ID = "f0dee1ae-6231-458a-ad6d-4dc0c941e5c3"  # seed 000: player_00001 holds 8 tickets
+DIRECT_ID = "0a1cfeea-5b07-4f2b-b2f1-2e4cd2aa991d"  # seed 004: contributed to directly by id
+DEPOSIT_ID = "a49ff35f-6ecd-491f-b373-85e6caabacf1"  # seed 004: the instance of the webhook example
+GAME_RAFFLE_ID = "7d3c5b1e-2f4a-4e8b-9c6d-0a1b2c3d4e5f"  # seed 000's "raffle_instance_b_id": 3 tickets
+ROLES = {  # id: (name, how it is reached)
+    MEGA_ID: ("Casino Mega Jackpot",
+              "source casino-sitewide; opt-in side bet of 0.10 EUR (player's choice 0.10-5.00), 3 HitRate pots"),
+    DEPOSIT_ID: ("Deposit Drop", "source deposit; operator-funded 1% of the deposit"),
+    RAFFLE_ID: ("Pharaoh's Raffle", "source egyptian-games or a game code such as book-of-dead; weekly draw"),
+    GAME_RAFFLE_ID: ("Provider Game Raffle", "source provider-game-code; daily draw"),
+    DIRECT_ID: ("Must Drop", "source must-drop, or directly by id; must-drop pots (hourly, and by 500 EUR)"),
+}
+# The seeds' players (brand1): tickets held in the current raffle periods.
+PLAYERS = [("player_00001", "MT"), ("player_id_token_00001", "MT"), ("player_01010", "MT")]
+TICKETS = [(RAFFLE_ID, "egyptian-games", 8), (GAME_RAFFLE_ID, "provider-game-code", 3)]  # 1 per EUR wagered
 
 
 class Command(BaseCommand):
-    help = "Load demo operators, brands, sources, games, jackpots, accounts and staff users (idempotent)."
+    help = "Load the seed documents' demo world: operator, brands, sources, games, jackpots, players, " \
+           "accounts and staff users (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="http://127.0.0.1:8000", help="Base URL printed in the summary.")
@@ -71,17 +104,20 @@ class Command(BaseCommand):
             self.currencies()
             operator, brand1, brand2 = self.operator()
             sources = self.sources(operator)
-            mega, deposit, raffle = self.instances(operator, brand1, brand2, sources)
+            instances = self.instances(operator, brand1, brand2, sources)
             service_account_save(operator=operator, username=SERVICE[0], password=SERVICE[1])
             # brand1 pays side bets through the reference wallet (`runportal --demo-wallet`);
-            # brand2 has no wallet: it runs operator-funded jackpots only.
+            # brand2 has no wallet and records side bets without debiting anyone.
             WalletConfig.objects.update_or_create(
                 brand=brand1, defaults={"base_url": f"http://127.0.0.1:{DEMO_WALLET_PORT}", "secret_key": DEMO_SECRET})
             self.staff(operator, brand1)
-            # So the README's curl example (player_00001 on casino-sitewide) contributes at once.
-            optin_set(brand=brand1, player_id="player_00001", instance=mega, opt_in=True, currency="EUR",
-                      country="MT", reason="demo data")
-        self.summary(host, mega, deposit, raffle)
+            for player_id, country in PLAYERS:
+                player_get_or_create(brand=brand1, player_id=player_id, country=country, currency="EUR")
+            # The seeds' contribution examples for player_00001 on the opt-in jackpot go through at once.
+            optin_set(brand=brand1, player_id="player_00001", instance=instances[MEGA_ID], opt_in=True,
+                      currency="EUR", country="MT", reason="demo data")
+        self.tickets(operator)
+        self.summary(host, operator)
 
     def currencies(self):
         for code, (name, multiplier) in CURRENCIES.items():
@@ -92,13 +128,13 @@ class Command(BaseCommand):
     def operator(self):
         operator, _ = Operator.objects.get_or_create(pk="thrilltech", defaults={"name": "ThrillTech Demo Casino"})
         brand1, _ = Brand.objects.get_or_create(operator=operator, code="brand1", defaults={"name": "Brand One"})
-        brand2, _ = Brand.objects.get_or_create(operator=operator, code="brand2", defaults={"name": "Brand Two"})
+        brand2, _ = Brand.objects.update_or_create(
+            operator=operator, code="brand2", defaults={"name": "Brand Two", "side_bets_without_wallet": True})
         return operator, brand1, brand2
 
     def sources(self, operator):
         sources = {}
-        for source_id, name in [("casino-sitewide", "Casino site-wide"), ("deposit", "Deposits"),
-                                ("egyptian-games", "Egyptian-themed games"), ("must-drop", "Must-drop jackpots")]:
+        for source_id, name in SOURCES:
             sources[source_id], _ = Source.objects.get_or_create(
                 operator=operator, brand=None, source_id=source_id, defaults={"name": name}
             )
@@ -109,20 +145,25 @@ class Command(BaseCommand):
             Game.objects.get_or_create(group=group, provider=provider, game_code=code, defaults={"name": name})
         return sources
 
-    def instance(self, name, operator, pots, mapping, **fields):
-        instance = JackpotInstance.objects.filter(name=name, operator=operator).first()
+    def instance(self, pk, operator, pots, mapping, **fields):
+        instance = JackpotInstance.objects.filter(pk=pk).first()
         if instance is None:
-            instance = JackpotInstance.objects.create(name=name, operator=operator, **fields)
+            instance = JackpotInstance.objects.create(id=uuid.UUID(pk), name=ROLES[pk][0], operator=operator,
+                                                      **fields)
             for spec in pots:
                 catalogue.pot_create(pot=Pot(jackpot=instance, **spec))
         for source, priority in mapping:
             SourceMapping.objects.get_or_create(source=source, jackpot=instance, defaults={"priority": priority})
+        if instance.is_raffle and instance.raffle_period_end is None:
+            catalogue.raffle_period_open(instance, start=timezone.now())
+            instance.save(update_fields=["raffle_period_start", "raffle_period_end"])
         return instance
 
-    def instances(self, operator, brand1, brand2, sources):
+    def instances(self, operator, brand1, brand2, sources) -> dict[str, JackpotInstance]:
         eur = Currency.objects.get(pk="EUR")
+        percentage, active = JackpotInstance.ContributionType.PERCENTAGE, JackpotInstance.State.ACTIVE
         mega = self.instance(
-            "Casino Mega Jackpot", operator,
+            MEGA_ID, operator,
             pots=[
                 {"pot_id": "minor", "tier": 1, "share": D("0.25"), "seed_share": D("0.15"), "initial_seed": D("10"),
                  "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 50},
@@ -132,7 +173,7 @@ class Command(BaseCommand):
                  "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("0.1"), "max_magic_number": 20000},
             ],
             mapping=[(sources["casino-sitewide"], 1)],
-            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=True,
+            currency=eur, state=active, opt_in_required=True,
             contribution_type=JackpotInstance.ContributionType.FIXED, contribution_value=D("0.10"),
             house_share=D("0.30"), withhold_limit=D("5000"),
         )
@@ -141,31 +182,38 @@ class Command(BaseCommand):
                 jackpot=mega, currency_id=code,
                 defaults={"min_value": low, "max_value": high, "default_value": default},
             )
+        mega.allowed_brands.set([brand1, brand2])
         deposit = self.instance(
-            "Deposit Drop", operator,
+            DEPOSIT_ID, operator,
             pots=[{"pot_id": "deposit", "tier": 1, "share": D("0.90"), "seed_share": D("0.10"),
                    "initial_seed": D("50"), "mechanic": Pot.Mechanic.HIT_RATE, "cost_per_attempt": D("1"),
                    "max_magic_number": 500}],
             mapping=[(sources["deposit"], 1)],
-            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=False,
-            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.01"),
+            currency=eur, state=active, contribution_type=percentage, contribution_value=D("0.01"),
             house_share=D("0.10"),
         )
         raffle = self.instance(
-            "Pharaoh's Raffle", operator,
+            RAFFLE_ID, operator,
             pots=[{"pot_id": "prize", "tier": 1, "share": D("0.95"), "initial_seed": D("100"),
                    "mechanic": Pot.Mechanic.PRIZE}],
             mapping=[(sources["egyptian-games"], 1)],
-            currency=eur, state=JackpotInstance.State.ACTIVE, jackpot_type=JackpotInstance.Type.RAFFLE,
-            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.005"),
+            currency=eur, state=active, jackpot_type=JackpotInstance.Type.RAFFLE,
+            contribution_type=percentage, contribution_value=D("0.005"),
             house_share=D("0.05"), ticket_cost=D("1"), ticket_basis=JackpotInstance.TicketBasis.BASE_WAGER,
             raffle_recurring=True, raffle_period_seconds=7 * 24 * 3600,
         )
-        if raffle.raffle_period_end is None:
-            catalogue.raffle_period_open(raffle, start=timezone.now())
-            raffle.save(update_fields=["raffle_period_start", "raffle_period_end"])
-        self.instance(
-            "Must Drop", operator,
+        game_raffle = self.instance(
+            GAME_RAFFLE_ID, operator,
+            pots=[{"pot_id": "prize", "tier": 1, "share": D("0.90"), "initial_seed": D("20"),
+                   "mechanic": Pot.Mechanic.PRIZE}],
+            mapping=[(sources["provider-game-code"], 1)],
+            currency=eur, state=active, jackpot_type=JackpotInstance.Type.RAFFLE,
+            contribution_type=percentage, contribution_value=D("0.01"),
+            house_share=D("0.10"), ticket_cost=D("1"), ticket_basis=JackpotInstance.TicketBasis.BASE_WAGER,
+            raffle_recurring=True, raffle_period_seconds=24 * 3600,
+        )
+        must_drop = self.instance(
+            DIRECT_ID, operator,
             pots=[
                 {"pot_id": "hourly", "tier": 1, "share": D("0.3"), "seed_share": D("0.1"), "initial_seed": D("5"),
                  "mechanic": Pot.Mechanic.MUST_DROP_TIME, "drop_window_hours": 1},
@@ -173,12 +221,20 @@ class Command(BaseCommand):
                  "mechanic": Pot.Mechanic.MUST_DROP_AMOUNT, "drop_ceiling": D("500")},
             ],
             mapping=[(sources["must-drop"], 1)],
-            currency=eur, state=JackpotInstance.State.ACTIVE, opt_in_required=False,
-            contribution_type=JackpotInstance.ContributionType.PERCENTAGE, contribution_value=D("0.02"),
+            currency=eur, state=active, contribution_type=percentage, contribution_value=D("0.02"),
             house_share=D("0.10"),
         )
-        mega.allowed_brands.set([brand1, brand2])
-        return mega, deposit, raffle
+        return {str(i.pk): i for i in (mega, deposit, raffle, game_raffle, must_drop)}
+
+    def tickets(self, operator):
+        """player_00001's raffle tickets of the seed (8 and 3), earned by real contributions: one
+        per raffle and period, so a second run replays them instead of adding tickets."""
+        for raffle_id, source_id, wager in TICKETS:
+            raffle = JackpotInstance.objects.get(pk=raffle_id)
+            body = {"token": "token_00001", "brand_id": "thrilltech:brand1", "player_id": "player_00001",
+                    "player_country": "MT", "source_id": source_id, "currency": "EUR", "base_wager": wager,
+                    "gameround_id": f"demo-tickets-{raffle.pk.hex[:8]}-{raffle.raffle_period}"}
+            contribution_record(operator_id=operator.pk, request=parse_contribution(jsonutil.dumps(body).encode()))
 
     def staff(self, operator, brand1):
         for username, password, role, scope in STAFF:
@@ -195,10 +251,10 @@ class Command(BaseCommand):
             staff_scope.operators.set([operator] if scope == "thrilltech" else [])
             staff_scope.brands.set([brand1] if scope == "thrilltech:brand1" else [])
 
-    def summary(self, host, mega, deposit, raffle):
+    def summary(self, host, operator):
         out = self.stdout.write
         ws = host.replace("http", "ws", 1)
-        out(self.style.SUCCESS("Demo data ready."))
+        out(self.style.SUCCESS("Demo data ready (the seed documents' world: their examples work as pasted)."))
         out(f"\n  Portal        {host}/           (staff pages)")
         out(f"  Admin         {host}/admin/")
         out(f"  API docs      {host}/docs       (OpenAPI: {host}/openapi.json)")
@@ -209,14 +265,21 @@ class Command(BaseCommand):
         for username, password, role, scope in STAFF:
             out(f"    {username:<11} {password:<18} {role or 'superuser'} (scope: {scope})")
         out(f"\n  Gateway service account: {SERVICE[0]} / {SERVICE[1]} (operator thrilltech)")
+        out(f"  Webhook secret of thrilltech (verifies callbacks): {operator.webhook_secret}")
+        out("    (rotate: python manage.py rotate_webhook_secret --operator thrilltech)")
         out(f"  Wallets: brand1 debits side bets and credits wins at the reference wallet "
             f"http://127.0.0.1:{DEMO_WALLET_PORT} (player_00001 / token_00001 has 1000 EUR);")
-        out("           brand2 has no wallet, so it runs operator-funded jackpots only (the opt-in jackpot refuses it).")
+        out("           brand2 has no wallet: it records side bets without debiting anyone.")
         out("\n  Jackpots:")
-        for instance, how in [(mega, "source casino-sitewide, opt-in, 3 HitRate pots"),
-                              (deposit, "source deposit, operator-funded 1% of the deposit"),
-                              (raffle, "source egyptian-games or a game code such as book-of-dead; weekly draw")]:
-            out(f"    {instance.name:<22} {instance.pk}  ({how})")
+        for instance in instance_lines(operator):
+            out(f"    {instance}")
+        older = JackpotInstance.objects.filter(operator=operator, name__in=[n for n, _ in ROLES.values()]).exclude(
+            pk__in=list(ROLES))
+        if older.exists():  # a database from before the demo took the seeds' ids
+            out(self.style.WARNING("    Jackpots of an older demo share these names and sources: start from an "
+                                   "empty database (make clean) for the seeds' world alone."))
+        out("\n  Players (brand1): player_00001 (opted in to the Casino Mega Jackpot; 8 + 3 raffle tickets), "
+            "player_id_token_00001, player_01010.")
         out("\n  Try it:")
         out(f"    TOKEN=$(curl -s -X POST {host}/authenticate/service -H 'Content-Type: application/json' "
             f"-d '{{\"username\":\"{SERVICE[0]}\",\"password\":\"{SERVICE[1]}\"}}' | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"token\"])')")
@@ -224,3 +287,12 @@ class Command(BaseCommand):
             "-H 'Content-Type: application/json' -d '{\"token\":\"token_00001\",\"brand_id\":\"thrilltech:brand1\","
             "\"player_id\":\"player_00001\",\"player_country\":\"UK\",\"source_id\":\"casino-sitewide\","
             "\"gameround_id\":\"1\",\"currency\":\"EUR\",\"base_wager\":1}'")
+
+
+def instance_lines(operator) -> list[str]:
+    """Every jackpot of the operator (the demo's and any added since), with how to reach it."""
+    order = list(ROLES)
+    instances = sorted(JackpotInstance.objects.filter(operator=operator),
+                       key=lambda i: (order.index(str(i.pk)) if str(i.pk) in order else len(order), i.name))
+    return [f"{i.name:<22} {i.pk}  ({ROLES.get(str(i.pk), ('', f'{i.jackpot_type}, {i.state}'))[1]})"
+            for i in instances]
