@@ -20,6 +20,7 @@ import secrets
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -156,7 +157,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Redis pub/sub ignores the database number: the prefix keeps deployments (and test
+            # runs) that share one Redis server from hearing each other's events.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env(
+                "CHANNEL_PREFIX", default=f"jackpot.{urlsplit(REDIS_URL).path.strip('/') or '0'}")},
         }
     }
 else:

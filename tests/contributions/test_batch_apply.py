@@ -24,7 +24,7 @@ from contributions.schemas import parse_contribution
 from contributions.selectors import reconcile_instance
 from contributions.services import apply as applying
 from contributions.services import payments
-from contributions.services.engine import contribution_plan
+from contributions.services.plan import contribution_plan
 from players.models import RaffleTicket
 from players.services import optin_set
 from portal import jsonutil, live

@@ -9,7 +9,7 @@ import pytest
 from contributions import tasks
 from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
 from contributions.services import payments
-from contributions.services.engine import contribution_plan
+from contributions.services.plan import contribution_plan
 from players.services import optin_set
 from sources.models import JackpotInstance, Pot
 from tests import factories

@@ -17,7 +17,7 @@ from contributions.models import Contribution, WalletConfig, WalletTransaction
 from contributions.schemas import parse_contribution
 from contributions.selectors import reconcile_instance
 from contributions.services import payments
-from contributions.services.engine import contribution_plan
+from contributions.services.plan import contribution_plan
 from players.services import optin_set
 from portal import jsonutil
 from portal.auth import service_authenticate

@@ -18,7 +18,7 @@ from django.utils import timezone
 from contributions.management.commands.run_reference_wallet import DEMO_SECRET
 from contributions.models import WalletConfig
 from contributions.schemas import parse_contribution
-from contributions.services import contribution_record
+from contributions.services.engine import contribution_record
 from players.services import optin_set, player_get_or_create
 from portal import jsonutil
 from portal.models import Brand, Currency, Operator, StaffScope
