@@ -24,7 +24,8 @@ run: install
 ## Run the test suite (PostgreSQL and Redis on 127.0.0.1, see README), then the ledger's tests
 ## again on SQLite, the embedded default: the money must add up exactly on both.
 LEDGER_TESTS := tests/contributions/test_batch_apply.py tests/contributions/test_mechanics.py \
-	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py
+	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py \
+	tests/portal/test_embedded_ledger.py
 test: install
 	$(BIN)/pytest
 	rm -f var/test-ledger.sqlite3 && mkdir -p var
