@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def test_a_killed_web_process_loses_no_answered_contribution_and_retries_find_on
     answered: dict[str, dict] = {}
     lock = threading.Lock()
     enough = threading.Event()
+    statuses: Counter = Counter()
 
     with WebProcess(tmp_path / "web.log") as web:
         def send(body: dict) -> None:
@@ -102,21 +104,22 @@ def test_a_killed_web_process_loses_no_answered_contribution_and_retries_find_on
                 status, answer, _ = post(web.url, "/jackpots/contribute", body, token)
             except OSError:
                 return  # the process died under this request: no answer
+            statuses[status] += 1
             if status == 200:
                 with lock:
                     answered[body["gameround_id"]] = answer
-                    if len(answered) >= 20:
+                    if len(answered) >= 10:
                         enough.set()
 
         threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
         for thread in threads:
             thread.start()
-        assert enough.wait(60), "the web process answered too little before the kill"
+        assert enough.wait(120), f"too few answers before the kill: {statuses}; {web.log.read_text()[-3000:]}"
         web.kill()  # in the middle: requests are in flight and batches are being committed
         for thread in threads:
             thread.join(timeout=60)
 
-    assert 20 <= len(answered) < len(bodies), "the kill did not land in the middle of the traffic"
+    assert 10 <= len(answered) < len(bodies), "the kill did not land in the middle of the traffic"
     stored = {c.gameround_id: c for c in Contribution.objects.filter(jackpot=instance)}
     for gameround, answer in answered.items():  # every 200 is durable, with the answered outcome
         assert gameround in stored, f"{gameround} was answered 200 but is not in the ledger"
