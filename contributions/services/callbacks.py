@@ -22,7 +22,13 @@ from contributions.schemas import ContributionIn
 from contributions.services import payments
 from contributions.services.apply import Item, batch_apply
 from contributions.services.engine import outcome_of
-from contributions.services.plan import Outcome, contribution_find, contribution_plan, replay
+from contributions.services.plan import (
+    Outcome,
+    contribution_find,
+    contribution_new,
+    contribution_plan,
+    replay,
+)
 from players.services import players_touch
 from portal import jsonutil, metrics
 from portal.errors import DomainError
@@ -53,12 +59,8 @@ def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome
     existing = contribution_find(brand=brand, request=request)
     if existing is not None:
         return replay(existing, request)
-    contribution = Contribution(
-        brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
-        target_kind=request.target_kind, target_id=request.target_id,
-        player_country=request.player_country, token=request.token, currency=request.currency,
-        base_wager=request.base_wager, metadata_json=request.metadata_json,
-        status=Contribution.Status.ACCEPTED, is_async=True,
+    contribution = contribution_new(
+        brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
         callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
     )
     log_bind(trace_id=contribution.trace_id)

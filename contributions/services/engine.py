@@ -13,12 +13,17 @@ import logging
 
 from django.db import DatabaseError, IntegrityError, transaction
 
-from contributions.models import Contribution
 from contributions.schemas import ContributionIn
 from contributions.services import payments
 from contributions.services.apply import Applied, Item, batch_apply
 from contributions.services.group import committer
-from contributions.services.plan import Outcome, contribution_find, contribution_plan, replay
+from contributions.services.plan import (
+    Outcome,
+    contribution_find,
+    contribution_new,
+    contribution_plan,
+    replay,
+)
 from portal.errors import DomainError
 from portal.logs import log_bind
 from portal.selectors import brand_for_operator
@@ -42,12 +47,7 @@ def contribution_record(*, operator_id: str, request: ContributionIn) -> Outcome
             existing = contribution_find(brand=brand, request=request)
             if existing is not None:
                 return replay(existing, request)
-        contribution = Contribution(
-            brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
-            target_kind=request.target_kind, target_id=request.target_id,
-            player_country=request.player_country, token=request.token, currency=request.currency,
-            base_wager=request.base_wager, metadata_json=request.metadata_json,
-        )
+        contribution = contribution_new(brand=brand, request=request)
         log_bind(trace_id=contribution.trace_id)  # its id from here on, the wallet's Debit included
         debit = payments.debit_for(plan)
         try:

@@ -79,6 +79,16 @@ def contribution_find(*, brand: Brand, request: ContributionIn) -> Contribution 
     ).first()
 
 
+def contribution_new(*, brand: Brand, request: ContributionIn, **fields) -> Contribution:
+    """The unsaved row of a request: its idempotency key and what it sent."""
+    return Contribution(
+        brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
+        target_kind=request.target_kind, target_id=request.target_id,
+        player_country=request.player_country, token=request.token, currency=request.currency,
+        base_wager=request.base_wager, metadata_json=request.metadata_json, **fields,
+    )
+
+
 def replay(existing: Contribution, request: ContributionIn) -> Outcome:
     """The first outcome again, or DUPLICATE_GAMEROUND if the repeat is not the same contribution."""
     if existing.currency != request.currency or existing.base_wager != request.base_wager:
