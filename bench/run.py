@@ -57,6 +57,9 @@ def stack_env(args) -> dict:
         "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
         "JACKPOT_UPDATE_INTERVAL_SECONDS": str(args.tick), "BENCH_WALLET_URL": f"http://127.0.0.1:{WALLET}",
         "PYTHONUNBUFFERED": "1",
+        # The reference wallet is local and fast: let every connection have a Debit in flight
+        # (the production default bulkhead of 6 per brand and process would refuse most of them).
+        "WALLET_MAX_CALLS_PER_BRAND": "40", "WALLET_MAX_CALLS": "40", "GATEWAY_THREADS": "48",
     }
 
 
