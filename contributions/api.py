@@ -72,12 +72,13 @@ _executor_lock = threading.Lock()
 
 def gateway_executor() -> ThreadPoolExecutor:
     global _executor
-    with _executor_lock:
-        if _executor is None:
-            if settings.GATEWAY_THREADS <= settings.WALLET_MAX_CALLS:
-                raise ImproperlyConfigured("GATEWAY_THREADS must exceed WALLET_MAX_CALLS (the bulkhead)")
-            _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_THREADS, thread_name_prefix="gateway")
-        return _executor
+    if _executor is None:  # made once per process; no lock on every request after that
+        with _executor_lock:
+            if _executor is None:
+                if settings.GATEWAY_THREADS <= settings.WALLET_MAX_CALLS:
+                    raise ImproperlyConfigured("GATEWAY_THREADS must exceed WALLET_MAX_CALLS (the bulkhead)")
+                _executor = ThreadPoolExecutor(max_workers=settings.GATEWAY_THREADS, thread_name_prefix="gateway")
+    return _executor
 
 
 _sensitive = sync_to_async(_contribute, thread_sensitive=True)
