@@ -110,7 +110,11 @@ def enqueue_processing(contribution_id: int) -> None:
 
     def schedule() -> None:
         if cache.add(DRAIN_SCHEDULED, contribution_id, timeout=settings.ASYNC_DRAIN_SCHEDULED_SECONDS):
-            dispatch(drain_accepted)
+            try:
+                dispatch(drain_accepted)
+            except Exception:
+                cache.delete(DRAIN_SCHEDULED)  # nothing is scheduled: the next arrival tries again
+                raise
 
     transaction.on_commit(schedule, robust=True)
 

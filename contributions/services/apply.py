@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
 from contributions.services.outcome import announce, result_payload
-from contributions.services.plan import Plan
+from contributions.services.plan import Plan, highest
 from players.models import OptIn
 from players.services import TicketBook, players_touch
 from portal import jsonutil
@@ -61,7 +61,7 @@ class Applied:
     @property
     def win(self) -> Win | None:
         """The highest win: the one the SPEC 2.5 answer reports."""
-        return max(self.wins, key=lambda w: (w.amount_base, w.pot.tier, w.pot.pk)) if self.wins else None
+        return highest(self.wins)
 
 
 @dataclass

@@ -129,7 +129,7 @@ def contribution_process(contribution_id: int | None) -> int:
                 debited.append(row.pk)  # Debit first, outside this transaction
                 continue
             batches.setdefault(plan.instance.pk, []).append(Item(plan=plan, contribution=row))
-        for items in batches.values():
+        for _, items in sorted(batches.items()):  # instances in key order, as every writer
             done += _apply_locked(items, deliveries)
         if deliveries:
             from contributions import tasks
@@ -141,21 +141,20 @@ def contribution_process(contribution_id: int | None) -> int:
 
 
 def _apply_locked(items: list[Item], deliveries: list) -> int:
-    """One instance's rows of an async batch, inside the batch's transaction (a savepoint)."""
+    """One instance's rows of an async batch, inside the batch's transaction (a savepoint: a
+    nested atomic block, so a failure leaves the outer transaction usable)."""
     from contributions import tasks
 
-    savepoint = transaction.savepoint()
     try:
-        results = batch_apply(items[0].plan.instance, items)
+        with transaction.atomic():
+            results = batch_apply(items[0].plan.instance, items)
     except Exception:
-        transaction.savepoint_rollback(savepoint)
         if len(items) > 1:  # find the one that fails: the others go on without it
             return sum(_apply_locked([item], deliveries) for item in items)
         # Left accepted (its attempt counted): retried by the sweeper, then refused after
         # MAX_PROCESS_ATTEMPTS.
         logger.exception("async contribution %s failed", items[0].contribution.pk)
         return 0
-    transaction.savepoint_commit(savepoint)
     for item, result in zip(items, results, strict=True):
         row = item.contribution
         if result.error is not None:

@@ -44,28 +44,30 @@ class GroupCommit:
             window = settings.GROUP_COMMIT_WINDOW_MS / 1000
             if window and not slot.done.is_set():
                 time.sleep(window)  # deliberately collect a little longer (off by default)
+            size = max(1, settings.GROUP_COMMIT_MAX)
             while not slot.done.is_set():
                 with self._mutex:
                     queue = self._queues[key]
-                    batch, self._queues[key] = queue[:settings.GROUP_COMMIT_MAX], queue[settings.GROUP_COMMIT_MAX:]
-                self._run(batch, apply)
+                    batch, self._queues[key] = queue[:size], queue[size:]
+                self._run(batch, apply)  # holds this slot until it is done (queued in order)
         if slot.error is not None:
             raise slot.error
         return slot.result
 
     def _run(self, batch: list[_Slot], apply) -> None:
-        metrics.sync_batch(len(batch))
-        self.largest = max(self.largest, len(batch))
+        """Apply one batch; whatever happens, every one of its requests is answered."""
         try:
+            metrics.sync_batch(len(batch))
+            self.largest = max(self.largest, len(batch))
             results = apply([slot.item for slot in batch])
+            for slot, result in zip(batch, results, strict=True):
+                slot.result = result
         except BaseException as exc:  # the batch failed as a whole: every request sees why
             for slot in batch:
                 slot.error = exc
+        finally:
+            for slot in batch:
                 slot.done.set()
-            return
-        for slot, result in zip(batch, results, strict=True):
-            slot.result = result
-            slot.done.set()
 
 
 committer = GroupCommit()

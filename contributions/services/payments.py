@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from contributions.models import Contribution, WalletConfig, WalletTransaction, Win
@@ -119,7 +119,6 @@ def _round_wait_seconds() -> float:
 
 
 _local_round_locks = [threading.Lock() for _ in range(64)]
-_held = threading.local()  # the round lock this thread holds on PostgreSQL (see debit_link)
 
 
 @contextmanager
@@ -150,17 +149,14 @@ def _round_lock(key: str, *, brand_key: str):
                 raise wallet_busy(brand_key) from exc
             finally:
                 cursor.execute("RESET lock_timeout")
-    _held.round_lock = number
     try:
         yield waited
     finally:
-        if _held.round_lock is not None:  # not released with the link already
-            _held.round_lock = None
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
-            except Exception:  # noqa: BLE001 - a lost connection has released its locks with it
-                logger.warning("round lock %s could not be released", key[:15], exc_info=True)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [number])
+        except Exception:  # noqa: BLE001 - a lost connection has released its locks with it
+            logger.warning("round lock %s could not be released", key[:15], exc_info=True)
 
 
 def debit_for(plan) -> WalletTransaction | None:
@@ -246,37 +242,6 @@ def _check_player(client: WalletClient, request) -> None:
         raise error.as_domain_error() from error
     if str(player.get("id")) != request.player_id:
         raise DomainError("FORBIDDEN", "The session token belongs to another player", status=403)
-
-
-# The link, and the round's lock released in the same statement: from here a duplicate that
-# waited finds the Debit standing and meets this contribution at its unique key (then replays).
-LINK_AND_RELEASE_SQL = """
-WITH linked AS (
-    UPDATE contributions_wallettransaction SET contribution_id = %s
-     WHERE id = %s AND status = %s AND (contribution_id IS NULL OR contribution_id = %s)
-    RETURNING id
-)
-SELECT (SELECT count(*) FROM linked), pg_advisory_unlock(%s)
-"""
-
-
-def debit_link(debit: WalletTransaction, contribution: Contribution) -> None:
-    """Inside the contribution's transaction: the Debit must still stand, and is now its own."""
-    # One conditional UPDATE: it takes the row lock, so a concurrent cancel either ran before
-    # (status changed: nothing updated) or waits for this transaction (and then finds it linked).
-    number = getattr(_held, "round_lock", None)
-    if number is None:
-        linked = WalletTransaction.objects.filter(
-            Q(contribution__isnull=True) | Q(contribution=contribution), pk=debit.pk, status=Status.SUCCEEDED,
-        ).update(contribution=contribution)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(LINK_AND_RELEASE_SQL, [contribution.pk, debit.pk, Status.SUCCEEDED, contribution.pk, number])
-            linked = cursor.fetchone()[0]
-        _held.round_lock = None
-    if not linked:
-        raise DomainError("WALLET_DEBIT_CANCELLED",
-                          "The debit was cancelled before the contribution was recorded; send it again", status=409)
 
 
 def debit_cancel(debit: WalletTransaction, *, cause: DomainError | None = None) -> bool:

@@ -55,6 +55,11 @@ class Plan:
         return self.request_multiplier / self.instance_multiplier
 
 
+def highest(wins: list[Win]) -> Win | None:
+    """The win a SPEC 2.5 answer reports: the highest (ties: higher tier)."""
+    return max(wins, key=lambda w: (w.amount_base, w.pot.tier, w.pot.pk)) if wins else None
+
+
 @dataclass
 class Outcome:
     """What the caller answers: the stored SPEC 2.5 body (or the accepted `{trace_id}`)."""
@@ -66,7 +71,7 @@ class Outcome:
 
     @property
     def win(self) -> Win | None:
-        return max(self.wins, key=lambda w: w.amount_base) if self.wins else None
+        return highest(self.wins)
 
 
 def contribution_find(*, brand: Brand, request: ContributionIn) -> Contribution | None:
