@@ -59,7 +59,7 @@ def stack_env(args) -> dict:
         "PYTHONUNBUFFERED": "1",
         # The reference wallet is local and fast: let every connection have a Debit in flight
         # (the production default bulkhead of 6 per brand and process would refuse most of them).
-        "WALLET_MAX_CALLS_PER_BRAND": "40", "WALLET_MAX_CALLS": "40", "GATEWAY_THREADS": "48",
+        "WALLET_MAX_CALLS_PER_BRAND": "40", "WALLET_MAX_CALLS": "40",
     }
 
 

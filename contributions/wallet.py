@@ -112,25 +112,25 @@ auths = Bulkhead("WALLET_AUTH_MAX_PER_BRAND", "WALLET_AUTH_MAX_CALLS")  # player
 ERROR_FIELDS = ("code", "error", "error_code")
 SUCCESS_WORDS = {"OK", "SUCCESS", "0"}
 
-_sessions = threading.local()
-
-
-def _session() -> requests.Session:
-    """One session per thread: calls to the same wallet reuse their connections."""
-    session = getattr(_sessions, "session", None)
-    if session is None:
-        session = _sessions.session = deadline_session()
-    return session
+# Idle sessions of this process, each with its kept-alive connections: a call takes one and
+# gives it back, so calls reuse connections whichever thread makes them (a side bet runs on a
+# thread of its own). At most as many as calls were ever in flight at once (the bulkheads).
+_idle_sessions: list[requests.Session] = []
 
 
 class WalletClient:
     def __init__(self, config: WalletConfig) -> None:
         self.config = config
-        self.session = _session()
+        try:
+            self.session = _idle_sessions.pop()
+        except IndexError:
+            self.session = deadline_session()
         self.last_attempts = 0  # HTTP calls made by the last call(), retries included
 
     def close(self) -> None:
-        pass  # the session stays with its thread for the next call
+        if self.session is not None:
+            _idle_sessions.append(self.session)  # for the next call, with its connections
+            self.session = None
 
     def __enter__(self) -> "WalletClient":
         return self

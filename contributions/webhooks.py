@@ -19,6 +19,7 @@ Signatures follow Standard Webhooks: `webhook-id`, `webhook-timestamp` and
 secret (during a rotation's grace period, both secrets sign).
 """
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -108,8 +109,8 @@ def resolve_allowed(host: str, port: int) -> list[tuple]:
     return infos
 
 
-def webhook_url_check(url: str) -> str:
-    """Accept-time check of a callback URL: INVALID_PROPERTY_VALUE if we would not call it."""
+def _callback_parts(url: str) -> tuple[str, int]:
+    """The host and port of a callback URL we would call, or INVALID_PROPERTY_VALUE (no I/O)."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -119,8 +120,35 @@ def webhook_url_check(url: str) -> str:
         raise invalid_value("callback.web_hook must be an absolute http(s) URL")
     if parts.username or parts.password:
         raise invalid_value("callback.web_hook must not carry credentials")
+    return parts.hostname, port
+
+
+def webhook_url_check(url: str) -> str:
+    """Accept-time check of a callback URL: INVALID_PROPERTY_VALUE if we would not call it."""
+    host, port = _callback_parts(url)
     try:
-        _resolve_in_time(parts.hostname, port)
+        _resolve_in_time(host, port)
+    except RefusedDestination as exc:
+        raise invalid_value(f"callback.web_hook refused: {exc}") from exc
+    return url
+
+
+async def webhook_url_check_async(url: str) -> str:
+    """The same check from the event loop: the lookup runs on the resolver's pool (a literal
+    address is judged at once), bounded by WEBHOOK_RESOLVE_TIMEOUT_SECONDS."""
+    host, port = _callback_parts(url)
+    try:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            lookup = asyncio.get_running_loop().run_in_executor(_resolver_pool(), resolve_allowed, host, port)
+            seconds = settings.WEBHOOK_RESOLVE_TIMEOUT_SECONDS
+            try:
+                await asyncio.wait_for(lookup, seconds)
+            except TimeoutError:
+                raise RefusedDestination(f"could not resolve {host} within {seconds:g} s") from None
+        else:
+            resolve_allowed(host, port)
     except RefusedDestination as exc:
         raise invalid_value(f"callback.web_hook refused: {exc}") from exc
     return url
@@ -130,15 +158,19 @@ _resolver: ThreadPoolExecutor | None = None
 _resolver_lock = threading.Lock()
 
 
-def _resolve_in_time(host: str, port: int) -> list[tuple]:
-    """resolve_allowed on a small pool of its own, given up after WEBHOOK_RESOLVE_TIMEOUT_SECONDS:
-    the system resolver has no deadline of ours, and a gateway thread must not wait on a slow
-    name server (the lookup's thread ends with the resolver's own timeout)."""
+def _resolver_pool() -> ThreadPoolExecutor:
     global _resolver
     with _resolver_lock:
         if _resolver is None:
             _resolver = ThreadPoolExecutor(settings.WEBHOOK_RESOLVE_THREADS, thread_name_prefix="webhook-resolve")
-    lookup = _resolver.submit(resolve_allowed, host, port)
+    return _resolver
+
+
+def _resolve_in_time(host: str, port: int) -> list[tuple]:
+    """resolve_allowed on a small pool of its own, given up after WEBHOOK_RESOLVE_TIMEOUT_SECONDS:
+    the system resolver has no deadline of ours, and a gateway thread must not wait on a slow
+    name server (the lookup's thread ends with the resolver's own timeout)."""
+    lookup = _resolver_pool().submit(resolve_allowed, host, port)
     seconds = settings.WEBHOOK_RESOLVE_TIMEOUT_SECONDS
     try:
         return lookup.result(timeout=seconds)

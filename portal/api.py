@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 
 from portal import jsonutil
 from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, brand_in_scope, service_authenticate
-from portal.errors import DomainError
+from portal.errors import DomainError, refusal_log
 from portal.money import plain
 from portal.selectors import currencies_last_updated, currency_table
 from portal.throttle import service_login_guard
@@ -36,10 +36,9 @@ def json_response(body: str | dict | list, status: int = 200, headers: dict | No
 def error_response(error: DomainError) -> HttpResponse:
     response = json_response(error.as_body(), status=error.status)
     if error.status < 500:
-        # A refusal is normal traffic: one INFO line with its code (the log context adds the
-        # trace id, operator and brand), instead of django.request's WARNING "Bad Request",
-        # which Django skips for a response marked as logged. 5xx still log as errors.
-        logger.info("refused %s %s: %s", error.status, error.code, error.message[:200])
+        # Logged at INFO instead of django.request's WARNING "Bad Request", which Django skips
+        # for a response marked as logged. 5xx still log as errors.
+        refusal_log(error)
         response._has_been_logged = True
     return response
 

@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-The gateway API (token-authenticated JSON for operators' backends and front ends) goes to a
+Contributions (`POST /jackpots/contribute[/source|/instance]`) go to their own plain ASGI
+application (`contributions.gateway`): no Django request handling, no thread per request. The
+rest of the gateway API (token-authenticated JSON for operators' backends and front ends) goes to a
 lean Django handler without the session, CSRF, auth and messages middleware it never uses:
 under ASGI each classic middleware costs two thread hops per request. Staff pages, the
 admin and the docs keep the full middleware stack.
@@ -24,6 +26,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 from django.utils.http import is_same_domain  # noqa: E402
 
+from contributions import gateway as contribution_gateway  # noqa: E402
 from players.routing import staff_websocket_urlpatterns, token_websocket_urlpatterns  # noqa: E402
 from portal.metrics import gateway_metrics  # noqa: E402
 from portal.middleware import api_headers  # noqa: E402
@@ -90,7 +93,10 @@ token_sockets = URLRouter(token_websocket_urlpatterns)
 
 
 async def http_router(scope, receive, send):
-    app = gateway_app if scope.get("path", "").startswith(GATEWAY_PREFIXES) else django_asgi_app
+    path = scope.get("path", "")
+    if path in contribution_gateway.PATHS and scope.get("method") == "POST":
+        return await contribution_gateway.application(scope, receive, send)
+    app = gateway_app if path.startswith(GATEWAY_PREFIXES) else django_asgi_app
     return await app(scope, receive, send)
 
 

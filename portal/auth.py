@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signing
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -118,19 +118,19 @@ async def service_verify_async(token: str) -> ServicePrincipal:
     principal, mark = _service_principal(token)
     current = _account_marks.get(principal.account_id)
     if current is None:
-        current = await sync_to_async(_account_mark_pooled, thread_sensitive=not settings.GATEWAY_POOLED_THREADS)(
-            principal.account_id)
+        current = await sync_to_async(_account_mark_pooled)(principal.account_id)
     _check_mark(current, mark)
     return principal
 
 
 def _account_mark_pooled(account_id: int) -> str:
-    """`_account_mark` on a thread of the shared executor: the connection goes back to the pool
-    afterwards, or each such thread would keep one of the pool's connections for good."""
+    """`_account_mark` from async code: the connection goes back to the pool afterwards, or the
+    thread would keep one of the pool's connections for good (unless the caller's thread is
+    inside a transaction, e.g. a synchronous caller's)."""
     try:
         return _account_mark(account_id)
     finally:
-        if settings.GATEWAY_POOLED_THREADS:
+        if not connection.in_atomic_block:
             close_old_connections()
 
 

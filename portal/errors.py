@@ -1,8 +1,13 @@
 """One domain error type with a stable code, raised by services.
 
-It becomes the spec's error body in one place for HTTP (`portal.api`) and one place for
-WebSocket (`players.consumers`).
+It becomes the spec's error body in one place for HTTP (`portal.api`, and the contribution
+gateway's own ASGI answer in `contributions.gateway`) and one place for WebSocket
+(`players.consumers`).
 """
+
+import logging
+
+logger = logging.getLogger("portal.api")
 
 
 class DomainError(Exception):
@@ -27,3 +32,10 @@ def invalid_value(message: str) -> DomainError:
 def rejected(rule: str, detail: str = "") -> DomainError:
     """A contribution rule failed; the message starts with the rule's name."""
     return DomainError("CONTRIBUTION_REJECTED", f"{rule}: {detail}" if detail else rule, status=400)
+
+
+def refusal_log(error: DomainError) -> None:
+    """A refusal (4xx) is normal traffic: one INFO line with its code (the log context adds the
+    trace id, operator and brand). 5xx are logged as errors where they happen."""
+    if error.status < 500:
+        logger.info("refused %s %s: %s", error.status, error.code, error.message[:200])

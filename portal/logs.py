@@ -32,12 +32,28 @@ def log_scope(**fields) -> Iterator[dict]:
         _context.reset(token)
 
 
+@contextmanager
+def log_within(context: dict | None) -> Iterator[None]:
+    """Work done for another scope (a request waiting on the database lane) logs with, and
+    binds into, that scope's context."""
+    token = _context.set(context)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
 def log_bind(**fields) -> None:
     """Add to the current scope. Outside any scope (a shell, a thread of our own) nothing is
     kept: a value set there would stick to every later record of that thread."""
     current = _context.get()
     if current is not None:
         current.update({key: str(value) for key, value in fields.items() if value is not None})
+
+
+def log_current() -> dict | None:
+    """The current scope's context itself (not a copy), to hand to `log_within`."""
+    return _context.get()
 
 
 def log_fields() -> dict:

@@ -211,21 +211,29 @@ CONTRIBUTION_PATHS = ("/jackpots/contribute", "/jackpots/contribute/source", "/j
 
 
 def _contribution_answered(request, response, seconds: float) -> None:
-    endpoint = request.path if request.path in CONTRIBUTION_PATHS else "other"
-    context = log_fields()  # what the view learnt: operator, mode (contributions/api.py)
-    operator, mode = context.get("operator", ""), context.get("mode", "unknown")
-    if response.status_code == 200:
-        outcome = "replayed" if response.headers.get("Idempotent-Replayed") == "true" else "ok"
-        code = ""
-    else:
-        outcome = "error"
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    code = ""
+    if response.status_code != 200:
         try:  # the spec's error body; anything else (a proxy's page, a redirect) by its status
-            code = _code_label(json.loads(response.content).get("code") or f"HTTP_{response.status_code}")
+            code = json.loads(response.content).get("code") or ""
         except (ValueError, AttributeError):
-            code = f"HTTP_{response.status_code}"
-    CONTRIBUTIONS.labels(endpoint, mode, operator, outcome, code).inc()
+            code = ""
+    contribution_answered(path=request.path, status=response.status_code, code=code, replayed=replayed,
+                          seconds=seconds)
+
+
+def contribution_answered(*, path: str, status: int, code: str, replayed: bool, seconds: float) -> None:
+    """Count and time one answered contribution request (`code`: the error body's, if any)."""
+    endpoint = path if path in CONTRIBUTION_PATHS else "other"
+    context = log_fields()  # what the request learnt: operator, mode
+    operator, mode = context.get("operator", ""), context.get("mode", "unknown")
+    if status == 200:
+        outcome, label = ("replayed" if replayed else "ok"), ""
+    else:
+        outcome, label = "error", _code_label(code or f"HTTP_{status}")
+    CONTRIBUTIONS.labels(endpoint, mode, operator, outcome, label).inc()
     CONTRIBUTION_SECONDS.labels(endpoint, mode, operator).observe(seconds)
-    logger.debug("contribution answered %s %s in %.1f ms", response.status_code, code, seconds * 1000)
+    logger.debug("contribution answered %s %s in %.1f ms", status, label, seconds * 1000)
 
 
 @sync_and_async_middleware

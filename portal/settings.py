@@ -289,12 +289,8 @@ BASE_CURRENCY = env("BASE_CURRENCY", default="EUR")
 # in each process; configuration changes take effect within it (0: no cache).
 CATALOGUE_CACHE_SECONDS = env.float("CATALOGUE_CACHE_SECONDS", default=2.0)
 
-# Gateway
-# Contributions run on a shared thread pool under ASGI (see contributions/api.py).
-GATEWAY_POOLED_THREADS = env.bool("GATEWAY_POOLED_THREADS", default=True)
-# ...of this many threads per process: more than wallet work may ever hold (WALLET_MAX_CALLS),
-# so requests of tenants without a slow wallet always find threads.
-GATEWAY_THREADS = env.int("GATEWAY_THREADS", default=32)
+# Gateway: contributions wait on the event loop; their database work runs in batches on one
+# thread per process (contributions/gateway.py, contributions/services/lane.py).
 SERVICE_TOKEN_TTL_SECONDS = env.int("SERVICE_TOKEN_TTL_SECONDS", default=1800)
 PLAYER_TOKEN_TTL_SECONDS = env.int("PLAYER_TOKEN_TTL_SECONDS", default=86400)
 GATEWAY_MAX_BODY_BYTES = 64 * 1024
@@ -369,8 +365,8 @@ WALLET_ORPHAN_SECONDS = env.float("WALLET_ORPHAN_SECONDS", default=60.0)
 WALLET_CREDIT_RETRY_SECONDS = env.float("WALLET_CREDIT_RETRY_SECONDS", default=30.0)
 # Bulkhead: contributions waiting on a brand's wallet (its calls, or a duplicate waiting for the
 # first) are at most this many per brand and in all per process; beyond, 503 WALLET_UNAVAILABLE
-# at once. Each holds a gateway thread and a database connection: keep WALLET_MAX_CALLS well
-# below GATEWAY_THREADS and DATABASE_POOL_MAX.
+# at once. Each holds a thread and a database connection: keep WALLET_MAX_CALLS well below
+# DATABASE_POOL_MAX.
 WALLET_MAX_CALLS_PER_BRAND = env.int("WALLET_MAX_CALLS_PER_BRAND", default=6)
 WALLET_MAX_CALLS = env.int("WALLET_MAX_CALLS", default=10)
 # One wallet call, retries and backoff included, ends within this many seconds.

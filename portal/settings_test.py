@@ -17,10 +17,3 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # closed after each request, keeps them from pinning the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
-
-# Tests change the catalogue and contribute at once: no catalogue cache (tests of the cache
-# turn it on themselves).
-CATALOGUE_CACHE_SECONDS = 0
-# Tests that use the `db` fixture run in one transaction on one connection: the gateway must
-# work on the caller's thread to see it (the ASGI server tests use transactional databases).
-GATEWAY_POOLED_THREADS = False

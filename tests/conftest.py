@@ -7,6 +7,7 @@ from django.test import Client
 from portal import jsonutil
 from portal.auth import service_authenticate
 from tests import factories
+from tests.asgi import InProcessClient
 
 _rounds = itertools.count(1)
 
@@ -43,10 +44,13 @@ def service_token(service_account):
 
 
 class Gateway:
-    """The gateway as an operator's backend sees it: JSON over HTTP with a bearer token."""
+    """The gateway as an operator's backend sees it: JSON over HTTP with a bearer token, through
+    the production ASGI application (`tests.asgi.InProcessClient`). `client` is Django's test
+    client, for the few tests that want its own features."""
 
     def __init__(self, client: Client, token: str | None):
         self.client = client
+        self.asgi = InProcessClient()
         self.token = token
 
     def headers(self) -> dict:
@@ -54,10 +58,11 @@ class Gateway:
 
     def post(self, path: str, body, **extra):
         data = body if isinstance(body, bytes | str) else jsonutil.dumps(body)
-        return self.client.post(path, data, content_type="application/json", **self.headers(), **extra)
+        data = data.encode() if isinstance(data, str) else data
+        return self.asgi.request("POST", path, data, **{**self.headers(), **extra})
 
     def get(self, path: str, **params):
-        return self.client.get(path, params, **self.headers())
+        return self.asgi.request("GET", path, query=params, **self.headers())
 
     def contribute(self, body, path: str = "/jackpots/contribute"):
         return self.post(path, body)
@@ -97,7 +102,10 @@ def _fresh_cache():
     """Caches live in Redis during tests; each test starts from an empty one."""
     from django.core.cache import cache
 
+    from portal.cache import clear_all
+
     cache.clear()
+    clear_all()  # and each process's catalogue cache
     yield
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
@@ -32,7 +32,7 @@ from contributions.services.plan import (
 from players.services import players_touch
 from portal import jsonutil, metrics
 from portal.errors import DomainError
-from portal.logs import log_bind
+from portal.logs import log_bind, log_within
 from portal.selectors import brand_for_operator
 
 logger = logging.getLogger(__name__)
@@ -51,31 +51,110 @@ def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome
     a refused callback URL, and a repeated key with a different amount (409). Everything
     else -- routing, rules, currencies -- reaches the webhook as an error payload.
     """
-    from contributions import tasks
     from contributions.webhooks import webhook_url_check
 
-    brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
+    brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
     webhook_url_check(request.callback.web_hook)
-    existing = contribution_find(brand=brand, request=request)
-    if existing is not None:
-        return replay(existing, request)
-    contribution = contribution_new(
-        brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
-        callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
-    )
-    log_bind(trace_id=contribution.trace_id)
-    try:
-        with transaction.atomic():
-            contribution.player = players_touch([(brand, request, None)])[(brand.pk, request.player_id)]
+    (outcome,) = contributions_accept([(operator_id, request, None)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]) -> list:
+    """Accept a batch of async contributions (their callback URLs already checked): one
+    insert for the new ones, repeats replayed, one drain scheduled. One result per request:
+    an `Outcome` or the exception to answer with."""
+    from contributions import tasks
+
+    results: list = [None] * len(requests)
+    fresh: dict[tuple, tuple[int, Contribution]] = {}  # idempotency key -> (index, new row)
+    repeats: list[tuple[int, tuple]] = []  # a key sent twice in this batch
+    for index, (operator_id, request, log) in enumerate(requests):
+        with log_within(log):
+            try:
+                brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
+            except DomainError as error:
+                results[index] = error
+                continue
+            key = (brand.pk, request.player_id, request.gameround_id, request.target_kind, request.target_id)
+            if key in fresh:
+                repeats.append((index, key))
+                continue
+            contribution = contribution_new(
+                brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
+                callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
+            )
+            fresh[key] = (index, contribution)
+            log_bind(trace_id=contribution.trace_id)
+    stored = _stored_keys(list(fresh))
+    for key, existing in stored.items():
+        index, _ = fresh.pop(key)
+        results[index] = _replayed(existing, requests[index])
+    if fresh:
+        rows = [contribution for _, contribution in fresh.values()]
+        try:
             with transaction.atomic():
-                contribution.save(force_insert=True)
-            tasks.enqueue_processing(contribution.pk)
-    except IntegrityError:
-        existing = contribution_find(brand=brand, request=request)
-        if existing is None:
-            raise
-        return replay(existing, request)
-    return Outcome(contribution=contribution, body=jsonutil.dumps({"trace_id": str(contribution.trace_id)}))
+                players = players_touch([(row.brand, requests[index][1], None) for index, row in fresh.values()])
+                for row in rows:
+                    row.player = players[(row.brand_id, row.player_ref)]
+                Contribution.objects.bulk_create(rows)
+                tasks.enqueue_processing(rows[0].pk)
+        except IntegrityError:  # a repeat stored meanwhile by another process: each on its own
+            for row in rows:
+                row.pk = None
+            for index, _ in fresh.values():
+                results[index] = _accept_alone(requests[index])
+        else:
+            for index, row in fresh.values():
+                results[index] = Outcome(contribution=row, body=jsonutil.dumps({"trace_id": str(row.trace_id)}))
+    for index, key in repeats:
+        first = stored.get(key) or fresh[key][1]
+        results[index] = _replayed(first, requests[index])
+    return results
+
+
+def _stored_keys(keys: list[tuple]) -> dict[tuple, Contribution]:
+    """The batch's idempotency keys already stored, in one query."""
+    if not keys:
+        return {}
+    match = Q()
+    for brand, player, gameround, kind, target in keys:
+        match |= Q(brand_id=brand, player_ref=player, gameround_id=gameround, target_kind=kind, target_id=target)
+    return {(c.brand_id, c.player_ref, c.gameround_id, c.target_kind, c.target_id): c
+            for c in Contribution.objects.filter(match)}
+
+
+def _replayed(existing: Contribution, request: tuple):
+    with log_within(request[2]):
+        try:
+            return replay(existing, request[1])
+        except DomainError as error:
+            return error
+
+
+def _accept_alone(request: tuple):
+    """One request of a batch whose insert conflicted: inserted alone, or its repeat replayed."""
+    from contributions import tasks
+
+    operator_id, body, log = request
+    with log_within(log):
+        brand = brand_for_operator(brand_key=body.brand_id, operator_id=operator_id)
+        row = contribution_new(
+            brand=brand, request=body, status=Contribution.Status.ACCEPTED, is_async=True,
+            callback_url=body.callback.web_hook, win_result_only=body.callback.win_result_only,
+        )
+        try:
+            with transaction.atomic():
+                row.player = players_touch([(brand, body, None)])[(brand.pk, body.player_id)]
+                row.save(force_insert=True)
+                tasks.enqueue_processing(row.pk)
+        except IntegrityError:
+            existing = contribution_find(brand=brand, request=body)
+            if existing is None:
+                raise
+            return _replayed(existing, request)
+        return Outcome(contribution=row, body=jsonutil.dumps({"trace_id": str(row.trace_id)}))
 
 
 def request_of(contribution: Contribution) -> ContributionIn:

@@ -4,38 +4,53 @@
 2. a player-funded contribution is debited at the wallet (`payments`): network before the
    transaction, never inside it;
 3. `apply.batch_apply`: the ledger, for a batch of one instance's contributions in one
-   transaction. Synchronous requests to one instance that arrive together share that
-   transaction (`group`: group commit); each is answered once its batch has committed;
+   transaction; each request is answered once its batch has committed;
 4. the outcome: the stored SPEC 2.5 body; after commit, live events and wallet Credits.
+
+Two ways in, one pipeline:
+
+- `contributions_run` is the gateway's: a batch of requests taken from the database lane
+  (`lane.py`, one thread per process), planned one by one, applied per instance in one
+  transaction each, async ones accepted in one insert. A contribution that must be debited
+  at a wallet first is handed back (`AtWallet`): the network is never waited on in the lane.
+- `contribution_record` is one synchronous contribution on the caller's thread (wallet side
+  bets, commands, other services); requests to one instance that arrive together on such
+  threads share a transaction too (`group`).
 """
 
 import logging
+from dataclasses import dataclass
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 
 from contributions.schemas import ContributionIn
 from contributions.services import payments
 from contributions.services.apply import Applied, Item, batch_apply
 from contributions.services.group import committer
+from contributions.services.lane import Lane
 from contributions.services.plan import (
     Outcome,
+    Plan,
     contribution_find,
     contribution_new,
     contribution_plan,
     replay,
 )
+from portal import metrics
 from portal.errors import DomainError
-from portal.logs import log_bind
+from portal.logs import log_bind, log_within
 from portal.selectors import brand_for_operator
 
 logger = logging.getLogger(__name__)
 
 
-def contribution_record(*, operator_id: str, request: ContributionIn) -> Outcome:
-    """A synchronous contribution: the whole of SPEC 2.4, answered with SPEC 2.5."""
+def contribution_record(*, operator_id: str, request: ContributionIn, plan: Plan | None = None) -> Outcome:
+    """A synchronous contribution: the whole of SPEC 2.4, answered with SPEC 2.5 (`plan`: the
+    request's, when the caller planned it already)."""
     brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
     try:
-        plan = contribution_plan(brand=brand, request=request)
+        plan = plan or contribution_plan(brand=brand, request=request)
     except DomainError:
         # A repeat returns the first outcome even if the rules have changed since.
         existing = contribution_find(brand=brand, request=request)
@@ -114,3 +129,107 @@ def _alone(item: Item) -> Applied:
         logger.exception("contribution %s/%s failed", item.plan.request.player_id, item.plan.request.gameround_id)
         return Applied(contribution=item.contribution,
                        error=DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500))
+
+
+# --- the gateway's way in: batches from the database lane -------------------------------------
+
+@dataclass
+class AtWallet:
+    """A lane result: this contribution is debited at a wallet first, on a thread of its own."""
+
+    plan: Plan
+
+
+@dataclass
+class Request:
+    """A parsed request waiting in the lane, with the log context of the HTTP request."""
+
+    operator_id: str
+    request: ContributionIn
+    log: dict | None = None
+
+
+def contributions_run(requests: list[Request]) -> list:
+    """The lane's work: one result per request, in order -- an `Outcome`, an exception to
+    answer with, or `AtWallet`. Synchronous contributions are planned one by one and applied
+    per instance (one transaction each); asynchronous ones are accepted in one insert."""
+    try:
+        return _run(requests)
+    finally:
+        if not connection.in_atomic_block:  # between batches the connection goes back to the pool
+            close_old_connections()
+
+
+def _run(requests: list[Request]) -> list:
+    from contributions.services.callbacks import contributions_accept
+
+    results: list = [None] * len(requests)
+    by_instance: dict[object, list[tuple[int, Item]]] = {}
+    accepts: list[tuple[int, Request]] = []
+    for index, work in enumerate(requests):
+        with log_within(work.log):
+            try:
+                if work.request.callback is not None:
+                    accepts.append((index, work))
+                    continue
+                planned = _prepare(operator_id=work.operator_id, request=work.request)
+                if isinstance(planned, Item):
+                    by_instance.setdefault(planned.plan.instance.pk, []).append((index, planned))
+                else:
+                    results[index] = planned
+            except Exception as exc:
+                results[index] = _answerable(exc, work.request)
+    for entries in by_instance.values():
+        try:
+            applied = apply_batch([item for _, item in entries])
+        except Exception as exc:
+            for index, _ in entries:
+                results[index] = _answerable(exc, requests[index].request)
+            continue
+        for (index, item), one in zip(entries, applied, strict=True):
+            with log_within(requests[index].log):
+                try:
+                    results[index] = outcome_of(one, request=item.plan.request)
+                except Exception as exc:
+                    results[index] = _answerable(exc, item.plan.request)
+    if accepts:
+        outcomes = contributions_accept([(work.operator_id, work.request, work.log) for _, work in accepts])
+        for (index, _), outcome in zip(accepts, outcomes, strict=True):
+            results[index] = outcome
+    return results
+
+
+def _prepare(*, operator_id: str, request: ContributionIn):
+    """A planned `Item`, a replayed `Outcome`, or `AtWallet`; refusals raise."""
+    brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
+    try:
+        plan = contribution_plan(brand=brand, request=request)
+    except DomainError:
+        existing = contribution_find(brand=brand, request=request)
+        if existing is not None:
+            return replay(existing, request)
+        raise
+    if plan.player_funded and payments.wallet_of(brand) is not None:
+        return AtWallet(plan)
+    debit = payments.debit_for(plan)  # no wallet: nothing to debit, or WalletRequired
+    contribution = contribution_new(brand=brand, request=request)
+    log_bind(trace_id=contribution.trace_id)
+    return Item(plan=plan, contribution=contribution, debit=debit)
+
+
+def _answerable(exc: Exception, request: ContributionIn) -> Exception:
+    """An exception as its request answers it: a DomainError as it is; anything else logged
+    here, with the request's context, and answered as the API answers unexpected errors."""
+    if isinstance(exc, DomainError):
+        return exc
+    logger.error("contribution %s/%s failed", request.player_id, request.gameround_id, exc_info=exc)
+    if isinstance(exc, DatabaseError):
+        return DomainError("DB_ERROR", "A database error occurred; nothing was recorded", status=500)
+    return DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500)
+
+
+def _lane_batch_max() -> int:
+    return settings.GROUP_COMMIT_MAX
+
+
+lane = Lane(contributions_run, batch_max=_lane_batch_max, on_batch=metrics.sync_batch)

@@ -5,14 +5,15 @@ from collections import Counter
 from decimal import Decimal as D
 
 import pytest
+import requests
 from django.db import connection
-from django.test import Client
 
 from contributions.models import Contribution, PotIncrement, Win
 from contributions.selectors import reconcile_instance
 from portal import jsonutil
 from sources.models import Pot
 from tests import factories
+from tests.asgi import AsgiServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,9 +47,24 @@ def instance(currencies, operator, brand1):
     return factories.three_pot_instance(operator=operator)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def server():
+    """The production ASGI application under uvicorn: the gateway's own path, its database lane."""
+    with AsgiServer() as running:
+        SERVER["url"] = running.http
+        yield running
+
+
+SERVER: dict = {}
+_sessions = threading.local()
+
+
 def post(token: str, body: dict):
-    response = Client().post("/jackpots/contribute", jsonutil.dumps(body), content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {token}")
+    session = getattr(_sessions, "session", None) or requests.Session()  # kept alive, as a backend would
+    _sessions.session = session
+    response = session.post(SERVER["url"] + "/jackpots/contribute", data=jsonutil.dumps(body),
+                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                            timeout=60)
     return response.status_code, response.content, response.headers.get("Idempotent-Replayed")
 
 
@@ -97,11 +113,12 @@ def test_thirty_two_clients_over_several_instances_with_wins_share_commits_and_r
         currencies, operator, brand1, service_token, contribution):
     """Group commit under contention: batches of several requests form, every pot is won at
     most once per generation, nothing deadlocks, and every ledger reconciles exactly."""
+    from contributions.services.engine import lane
     from contributions.services.group import committer
 
     instances = [factories.three_pot_instance(operator=operator, name=f"Busy {n}") for n in range(3)]
     Pot.objects.filter(jackpot__in=instances).update(max_magic_number=4, cost_per_attempt=D("0.5"))
-    committer.largest = 0
+    committer.largest = lane.largest = 0
     per_client = 12
 
     def work(i: int):
@@ -113,7 +130,8 @@ def test_thirty_two_clients_over_several_instances_with_wins_share_commits_and_r
 
     assert Counter(s for client in statuses for s in client) == {200: 32 * per_client}
     assert Contribution.objects.count() == 32 * per_client
-    assert committer.largest > 1, "no two requests ever shared a commit"
+    # the database lane's batches; side bets at a wallet share theirs on their own threads
+    assert max(lane.largest, committer.largest) > 1, "no two requests ever shared a commit"
     wins = Win.objects.filter(jackpot__in=instances)
     assert wins.count() > 3
     assert wins.values("pot", "generation").distinct().count() == wins.count()

@@ -76,6 +76,21 @@ def test_pausing_a_jackpot_refuses_the_next_contribution_despite_the_cache(cache
                                  reason="maintenance")
     response = gateway.contribute(contribution(source_id="casino-sitewide"))
 
-    assert response.status_code != 200
+    # This process forgot its catalogue on the save: the source has no active jackpot now.
+    assert response.status_code == 404
+    assert body_of(response)["code"] == "SOURCE_JACKPOT_NOT_FOUND"
+
+
+def test_a_pause_made_by_another_process_refuses_the_next_contribution_despite_the_cache(
+        cached, gateway, contribution, world):
+    instance = world["sitewide"]
+    assert gateway.contribute(contribution(instance_id=str(instance.pk))).status_code == 200
+
+    # As another process's pause looks from here: no save signal, the cached copy still Active.
+    JackpotInstance.objects.filter(pk=instance.pk).update(state=JackpotInstance.State.PAUSED)
+    response = gateway.contribute(contribution(instance_id=str(instance.pk)))
+
+    assert response.status_code == 400
     assert body_of(response)["message"].startswith("InstanceNotActive")
+    assert Contribution.objects.filter(jackpot=instance).count() == 1
     assert Contribution.objects.filter(jackpot=world["sitewide"]).count() == 1
