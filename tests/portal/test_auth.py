@@ -36,10 +36,21 @@ def test_malformed_credentials_are_a_structure_error(db):
 
 def test_disabled_account_is_locked_out_even_with_a_live_token(gateway, service_account):
     assert gateway.get("/v1/currencies").status_code == 200
-    ServiceAccount.objects.filter(pk=service_account.pk).update(is_active=False)
-    from django.core.cache import cache
+    service_account.is_active = False
+    service_account.save()  # the saving process forgets the account's cached mark at once
 
-    cache.clear()  # the active flag is cached for up to 30 s
+    response = gateway.get("/v1/currencies")
+    assert (response.status_code, body_of(response)["code"]) == (401, "UNAUTHORIZED")
+
+
+def test_an_account_disabled_by_another_process_is_locked_out_once_the_short_cache_expires(
+        gateway, service_account):
+    from portal.cache import clear_all
+
+    assert gateway.get("/v1/currencies").status_code == 200
+    ServiceAccount.objects.filter(pk=service_account.pk).update(is_active=False)  # no signal here
+
+    clear_all()  # what the cache's expiry does (at most 10 s later)
     response = gateway.get("/v1/currencies")
     assert (response.status_code, body_of(response)["code"]) == (401, "UNAUTHORIZED")
 

@@ -53,7 +53,7 @@ def test_a_refused_contribution_is_one_info_line_with_its_code_and_a_500_is_an_e
         refused = contribute()
         refusal_records = list(caplog.records)
 
-        monkeypatch.setattr(engine, "contribution_record", lambda **kw: 1 / 0)
+        monkeypatch.setattr(engine, "contribution_plan", lambda **kw: 1 / 0)
         caplog.clear()
         failed = contribute()
         failure_records = list(caplog.records)
