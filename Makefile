@@ -19,13 +19,14 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runportal --demo-wallet
+	PORTAL_DEMO=1 $(BIN)/python manage.py runportal --demo-wallet
 
 ## Run the test suite (PostgreSQL and Redis on 127.0.0.1, see README), then the ledger's tests
 ## again on SQLite, the embedded default: the money must add up exactly on both.
 LEDGER_TESTS := tests/contributions/test_batch_apply.py tests/contributions/test_mechanics.py \
 	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py \
-	tests/portal/test_embedded_ledger.py
+	tests/portal/test_embedded_ledger.py tests/contributions/test_daily_close.py tests/contributions/test_archive.py \
+	tests/contributions/test_session_tokens.py
 test: install
 	$(BIN)/pytest
 	rm -f var/test-ledger.sqlite3 && mkdir -p var

@@ -13,7 +13,8 @@ It keeps players, balances and session tokens in memory, checks the
                          byte every 0.2 s, for up to 60 s or until the caller hangs up
     POST /_control/hold    {"path": "/wallet/transaction"}    calls to path wait until released
     POST /_control/release {"path": "/wallet/transaction"}
-    POST /_control/players {"player_id", "token", "balance", "currency", "country"}
+    POST /_control/players {"player_id", "token", "balance", "currency", "country",
+                            "self_excluded": false, "cool_off_until": null}   (ISO 8601)
     GET  /_control/requests                                   every call received
     GET  /_control/state                                      players and transactions
     POST /_control/reset
@@ -42,6 +43,10 @@ class Player:
     currency: str
     country: str = "MT"
     nickname: str = ""
+    # Responsible gambling, said in the `auth` answer: a `self_excluded` segment (and flag), or
+    # the end of a cool-off (ISO 8601).
+    self_excluded: bool = False
+    cool_off_until: str | None = None
 
 
 @dataclass
@@ -80,8 +85,10 @@ class WalletState:
         if gate is not None:
             gate.set()
 
-    def add_player(self, player_id: str, token: str, balance, currency: str = "EUR", country: str = "MT") -> Player:
-        player = Player(player_id, token, Decimal(str(balance)), currency, country, nickname=player_id)
+    def add_player(self, player_id: str, token: str, balance, currency: str = "EUR", country: str = "MT", *,
+                   self_excluded: bool = False, cool_off_until: str | None = None) -> Player:
+        player = Player(player_id, token, Decimal(str(balance)), currency, country, nickname=player_id,
+                        self_excluded=self_excluded, cool_off_until=cool_off_until)
         self.players[player_id] = player
         return player
 
@@ -121,7 +128,9 @@ class ReferenceWallet:
         return {"id": player.player_id, "token": player.token, "currency": player.currency,
                 "balance": str(player.balance), "operator_id": body.get("operator_id"),
                 "brand_id": body.get("brand_id"), "nickname": player.nickname, "gender": "?",
-                "country": player.country, "date_of_birth": None, "jurisdiction": "MT", "segments": []}
+                "country": player.country, "date_of_birth": None, "jurisdiction": "MT",
+                "segments": ["self_excluded"] if player.self_excluded else [],
+                "self_excluded": player.self_excluded, "cool_off_until": player.cool_off_until}
 
     def balance(self, player_id: str) -> dict:
         player = self.state.players.get(player_id)
@@ -283,7 +292,9 @@ def make_handler(state: WalletState):
                     return self._answer(200, {"ok": True})
                 if path == "/_control/players" and method == "POST":
                     state.add_player(body["player_id"], body["token"], body.get("balance", "1000"),
-                                     body.get("currency", "EUR"), body.get("country", "MT"))
+                                     body.get("currency", "EUR"), body.get("country", "MT"),
+                                     self_excluded=bool(body.get("self_excluded")),
+                                     cool_off_until=body.get("cool_off_until"))
                     return self._answer(200, {"ok": True})
                 if path == "/_control/requests":
                     return self._answer(200, [{"method": r.method, "path": r.path, "body": r.json}

@@ -75,6 +75,41 @@ def draw_raffles() -> int:
     return drawn
 
 
+@shared_task(name="contributions.close_days")
+def close_days() -> int:
+    """Close the business days that are over (each once, in order; a bounded number per run,
+    so a catch-up never holds the embedded scheduler long); returns how many were closed."""
+    from contributions.models import DailyClose
+    from contributions.services.closing import days_close
+
+    steps = days_close(trigger=DailyClose.Trigger.SCHEDULE, limit=settings.DAILY_CLOSE_DAYS_PER_RUN)
+    return sum(step.close is not None for step in steps)
+
+
+@shared_task(name="contributions.settle_drops")
+def settle_drops() -> int:
+    """Settle the clock-deadline drops whose deadline passed before their drop: the last
+    contribution before the deadline wins. Returns how many pots were settled."""
+    from contributions.services import drops
+
+    settled = 0
+    for pot_id in drops.drops_due():
+        try:
+            settled += drops.drop_settle(pot_id) is not None
+        except Exception:  # noqa: BLE001 - one pot failing must not hold the others back
+            logger.exception("the deadline of pot %s could not be settled", pot_id)
+    return settled
+
+
+@shared_task(name="contributions.ensure_partitions")
+def ensure_partitions() -> list[str]:
+    """PostgreSQL: the ledger's monthly partitions exist ahead of time (and stale boundary
+    keys are pruned); the names of partitions made."""
+    from contributions.partitions import partitions_ensure
+
+    return partitions_ensure(ahead=settings.PARTITIONS_AHEAD_MONTHS)
+
+
 @shared_task(name="sources.follow_schedules")
 def follow_schedules() -> tuple[int, int]:
     """Instances start and end by their timestamps."""

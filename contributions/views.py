@@ -20,6 +20,7 @@ from contributions.selectors import drop_verification
 from contributions.services import callbacks, payments, wins
 from players.models import RaffleTicket
 from portal.charts import value_chart
+from portal.errors import DomainError
 from portal.models import Brand
 from portal.money import iso_exponent
 from portal.scoping import filter_by_brand, filter_catalogue
@@ -35,7 +36,7 @@ from portal.staffviews import (
     staff_page,
 )
 from sources import services as catalogue
-from sources.models import JackpotInstance, Pot
+from sources.models import AdjustmentRequest, JackpotInstance, Pot, PotTransfer, Retirement
 from sources.selectors import current_commitments
 
 # --- public -------------------------------------------------------------------------------
@@ -114,7 +115,8 @@ class PotMoneyForm(forms.Form):
 def instance_detail(request, scope, instance_id):
     instance = get_object_or_404(visible_instances(scope).select_related("currency", "operator", "brand"),
                                  pk=instance_id)
-    pots = list(Pot.objects.filter(jackpot=instance).order_by(*POT_ORDER))
+    pots = list(Pot.objects.filter(jackpot=instance).select_related("pending_change__requested_by")
+                .order_by(*POT_ORDER))
     commitments = current_commitments(pots)
     charts = {}
     for pot in pots:
@@ -136,6 +138,14 @@ def instance_detail(request, scope, instance_id):
             instance.operator_id),
         "can_adjust": request.user.has_perm("sources.adjust_pot") and scope.owns_operator(instance.operator_id),
         "next_states": sorted(catalogue.TRANSITIONS[instance.state]),
+        # Money operations waiting or done: decreases for a second person, the retirement.
+        "decreases": AdjustmentRequest.objects.filter(pot__jackpot=instance, status=AdjustmentRequest.Status.PENDING)
+        .select_related("pot", "requested_by").order_by("id"),
+        "retirements": Retirement.objects.filter(jackpot=instance).select_related(
+            "requested_by", "decided_by").order_by("-id")[:5],
+        "transfers": PotTransfer.objects.filter(Q(source__jackpot=instance) | Q(target__jackpot=instance))
+        .select_related("source__jackpot", "target__jackpot").order_by("-id")[:20],
+        "liability": catalogue.instance_liability(instance),
     })
 
 
@@ -181,8 +191,16 @@ def instance_pot_money(request, scope, instance_id):
         call = lambda: catalogue.pot_boost(pot=pot, amount=data["amount"], actor=request.user, reason=data["reason"])  # noqa: E731
         done = f"Seed fund of {pot.pot_id} boosted by {data['amount']}."
     else:
-        call = lambda: catalogue.pot_adjust(pot=pot, delta=data["amount"], actor=request.user, reason=data["reason"])  # noqa: E731
-        done = f"Value of {pot.pot_id} adjusted by {data['amount']}."
+        try:
+            done = catalogue.pot_adjust(pot=pot, delta=data["amount"], actor=request.user, reason=data["reason"])
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, (
+                f"The decrease of {pot.pot_id} by {-done.value_delta} waits for a second person's approval "
+                f"(request #{done.pk})." if isinstance(done, AdjustmentRequest)
+                else f"Value of {pot.pot_id} adjusted by {data['amount']}."))
+        return redirect(back)
     return run_service(request, call, success=done, back=back)
 
 

@@ -292,5 +292,9 @@ def socket_authenticate(*, brand, token: str, currency: str):
     player_id = str(player.get("id") or "")
     if not player_id:
         return None
+    # An exclusion the wallet reports is recorded: the socket opens, the player's opt-ins are refused.
+    from players.services import player_exclusion_from_wallet
+
+    player_exclusion_from_wallet(brand=brand, player_id=player_id, answer=player)
     return PlayerPrincipal(operator_id=brand.operator_id, brand_code=brand.code, player_id=player_id,
                            currency=str(player.get("currency") or currency), country=str(player.get("country") or ""))

@@ -7,11 +7,14 @@ from portal.admin_base import ScopedAdmin
 @admin.register(Player)
 class PlayerAdmin(ScopedAdmin):
     scope_mode = "brand"
-    list_display = ["player_id", "brand", "country", "currency", "created_at", "last_seen_at"]
-    list_filter = ["brand", "country", "currency"]
+    list_display = ["player_id", "brand", "country", "currency", "exclusion", "excluded_until", "created_at",
+                    "last_seen_at"]
+    list_filter = ["brand", "exclusion", "country", "currency"]
     search_fields = ["player_id"]
     list_select_related = ["brand__operator"]
-    readonly_fields = ["brand", "player_id", "created_at", "last_seen_at"]
+    # Exclusions come from the operator (service API) or its wallet, never typed in here.
+    readonly_fields = ["brand", "player_id", "created_at", "last_seen_at", "exclusion", "excluded_until",
+                       "exclusion_source", "exclusion_changed_at"]
 
     def has_add_permission(self, request):
         return False  # players appear with their first contribution or opt-in

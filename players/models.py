@@ -9,7 +9,17 @@ from sources.models import JackpotInstance
 
 
 class Player(models.Model):
-    """An operator's player, known by (brand, player_id); country and currency as last seen."""
+    """An operator's player, known by (brand, player_id); country and currency as last seen;
+    and whether they are excluded from jackpots (responsible gambling)."""
+
+    class Exclusion(models.TextChoices):
+        NONE = "", "Not excluded"
+        SELF_EXCLUDED = "self_excluded", "Self-excluded"
+        COOL_OFF = "cool_off", "In a cool-off"
+
+    class ExclusionSource(models.TextChoices):
+        SERVICE = "service", "The operator's service API"
+        WALLET = "wallet", "The wallet's auth answer"
 
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="players")
     player_id = models.CharField(max_length=128)
@@ -17,6 +27,17 @@ class Player(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
+    # The two fields a contribution batch must know have a database default, so the batch's
+    # player upsert (INSERT ... ON CONFLICT ... RETURNING) reads them back with the ids:
+    # no extra query (players.services.players_touch).
+    exclusion = models.CharField(max_length=16, choices=Exclusion.choices, blank=True, default="", db_default="")
+    excluded_until = models.DateTimeField(
+        null=True, blank=True, db_default=None,
+        help_text="A cool-off (or a fixed-term self-exclusion) ends by itself at this time; empty: until lifted.")
+    exclusion_source = models.CharField(max_length=8, choices=ExclusionSource.choices, blank=True)
+    exclusion_changed_at = models.DateTimeField(null=True, blank=True)
+    # Exclusions set or lifted: who (service account, wallet) and why, in History.
+    history = HistoricalRecords(excluded_fields=["country", "currency", "created_at", "last_seen_at"])
 
     class Meta:
         ordering = ["brand_id", "player_id"]
@@ -37,6 +58,15 @@ class Player(models.Model):
         from django.urls import reverse
 
         return reverse("portal:player", args=[self.pk])
+
+    def excluded_at(self, moment) -> bool:
+        """Excluded at `moment`: a status is set and its end (if any) has not come yet."""
+        return bool(self.exclusion) and (self.excluded_until is None or moment < self.excluded_until)
+
+    def exclusion_text(self) -> str:
+        """How a refusal names the status: "self-excluded", "in a cool-off until 2025-03-01 00:00 UTC"."""
+        text = self.get_exclusion_display().lower()
+        return f"{text} until {self.excluded_until:%Y-%m-%d %H:%M} UTC" if self.excluded_until else text
 
 
 class OptIn(models.Model):

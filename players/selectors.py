@@ -1,6 +1,6 @@
 """Reads about players worth a name: opt-in event data, raffle tickets."""
 
-from players.models import OptIn, RaffleTicket
+from players.models import OptIn, Player, RaffleTicket
 from portal.errors import DomainError
 from portal.money import plain
 from portal.selectors import currency_rates
@@ -125,3 +125,19 @@ def visible_snapshots(principal) -> list[tuple[str, dict]]:
             instances = [i for i in live_instances(operator_ids=sorted(scope.visible_operator_ids))
                          if i.operator_id in scope.operator_ids or any(brand_allowed(i, b) for b in brands)]
     return [(i.operator_id, instance_snapshot(i)) for i in instances]
+
+
+def optin_states(*, instances: list[JackpotInstance], brand, player_id: str) -> dict:
+    """{instance pk: the player's own opt-in state} (OptInEvent data), for the player's view of
+    the public instance reads; a player who never opted in reads as not opted in, count 0."""
+    player = Player.objects.filter(brand=brand, player_id=player_id).first() or Player(brand=brand,
+                                                                                          player_id=player_id)
+    player.brand = brand
+    optins = ({o.jackpot_id: o for o in OptIn.objects.filter(player=player, jackpot__in=[i.pk for i in instances])}
+              if player.pk else {})
+    states = {}
+    for instance in instances:
+        optin = optins.get(instance.pk) or OptIn(jackpot=instance, opted_in=False)
+        optin.player, optin.jackpot = player, instance
+        states[instance.pk] = optin_event_data(optin)
+    return states

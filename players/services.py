@@ -1,17 +1,19 @@
 """Writes about players: opt-ins (the one service every socket and page uses)."""
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from players.models import OptIn, Player, RaffleTicket
-from portal.errors import DomainError
+from portal import clock
+from portal.errors import DomainError, invalid_value
 from portal.models import Brand
 from portal.money import convert, to_currency
 from portal.selectors import currency_rates
 from sources.models import InstanceCurrencyLimit, JackpotInstance
-from sources.selectors import brand_allowed, in_schedule
+from sources.selectors import brand_allowed, in_schedule, instance_retiring
 
 
 def optin_limits(*, instance: JackpotInstance, brand: Brand, currency: str) -> tuple[Decimal | None, Decimal | None, int]:
@@ -43,8 +45,91 @@ def player_get_or_create(*, brand: Brand, player_id: str, country: str = "", cur
     if updates and not created:
         for name, value in updates.items():
             setattr(player, name, value)
+        player.skip_history_when_saving = True  # as last seen: not a change anyone made
         player.save(update_fields=[*updates, "last_seen_at"])
     return player
+
+
+# --- exclusions (responsible gambling) ------------------------------------------------------
+
+
+def player_exclusion_set(*, brand: Brand, player_id: str, exclusion: str, until: datetime | None,
+                         source: str, reason: str = "", actor=None) -> Player:
+    """Exclude a player from jackpots, or lift the exclusion (`exclusion` ""), written to the
+    player's History with who (`actor`, else the source) and why.
+
+    A cool-off needs an end in the future and ends by itself then; a self-exclusion may have
+    one (a fixed term) or none (until lifted). While excluded, the player's contributions and
+    opt-ins are refused (rule PlayerExcluded) and a win that reaches them is withheld. The
+    player may not have played yet: it is created."""
+    if exclusion not in Player.Exclusion.values:
+        raise invalid_value(f"exclusion must be one of {', '.join(repr(v) for v in Player.Exclusion.values)}")
+    now = clock.now()
+    if exclusion == Player.Exclusion.COOL_OFF and until is None:
+        raise invalid_value("a cool-off needs `until`: the time it ends")
+    if until is not None:
+        if timezone.is_naive(until):
+            raise invalid_value("`until` needs a time zone (e.g. 2025-03-01T00:00:00Z)")
+        if exclusion == Player.Exclusion.NONE:
+            raise invalid_value("`until` belongs to an exclusion; lifting one takes none")
+        if until <= now:
+            raise invalid_value("`until` must lie in the future")
+    with transaction.atomic():
+        player_get_or_create(brand=brand, player_id=player_id)
+        player = Player.objects.select_for_update().get(brand=brand, player_id=player_id)
+        player.exclusion, player.excluded_until = exclusion, until
+        player.exclusion_source = source if exclusion else ""
+        player.exclusion_changed_at = now
+        if actor is not None and getattr(actor, "is_authenticated", False):
+            player._history_user = actor
+        what = f"{player.exclusion_text()}" if exclusion else "exclusion lifted"
+        player._change_reason = f"{what} ({Player.ExclusionSource(source).label})" + (f": {reason}" if reason else "")
+        player.save()
+    return player
+
+
+def exclusion_in_wallet_answer(answer: dict) -> tuple[str, datetime | None] | None:
+    """What a Standard Wallet `auth` answer says about exclusion, if anything: `self_excluded:
+    true` or a `self_excluded` segment (optionally with `excluded_until`), or a future
+    `cool_off_until` (ISO 8601). The standard answer carries `segments`; the two fields are
+    the extension the reference wallet speaks. None: nothing said (a wallet never lifts one)."""
+    from django.utils.dateparse import parse_datetime
+
+    def moment(value) -> datetime | None:
+        try:
+            parsed = parse_datetime(str(value)) if value else None
+        except ValueError:
+            return None
+        return parsed if parsed is not None and timezone.is_aware(parsed) else None
+
+    segments = answer.get("segments")
+    segments = {str(s).strip().lower().replace("-", "_") for s in segments} if isinstance(segments, list) else set()
+    if answer.get("self_excluded") is True or "self_excluded" in segments:
+        until = moment(answer.get("excluded_until"))
+        return Player.Exclusion.SELF_EXCLUDED, until if until and until > clock.now() else None
+    cool_off_until = moment(answer.get("cool_off_until"))
+    if cool_off_until is not None and cool_off_until > clock.now():
+        return Player.Exclusion.COOL_OFF, cool_off_until
+    return None
+
+
+def player_exclusion_from_wallet(*, brand: Brand, player_id: str, answer: dict) -> Player | None:
+    """Record an exclusion the wallet's `auth` answer reports (unless already held); the
+    excluded player, or None when the answer says nothing about exclusion."""
+    said = exclusion_in_wallet_answer(answer)
+    if said is None:
+        return None
+    exclusion, until = said
+    held = Player.objects.filter(brand=brand, player_id=player_id).first()
+    if held is not None and held.exclusion == exclusion and held.excluded_until == until:
+        return held
+    return player_exclusion_set(brand=brand, player_id=player_id, exclusion=exclusion, until=until,
+                                source=Player.ExclusionSource.WALLET, reason="reported at authentication")
+
+
+def player_excluded_error(player: Player) -> DomainError:
+    return DomainError("FORBIDDEN", f"PlayerExcluded: player {player.player_id} is {player.exclusion_text()}",
+                       status=403)
 
 
 def shown(amount: Decimal, exponent: int) -> str:
@@ -74,9 +159,14 @@ def optin_set(
         raise DomainError("FORBIDDEN", f"Instance {instance.pk} does not accept brand {brand.key}", status=403)
     if opt_in and (instance.state != JackpotInstance.State.ACTIVE or not in_schedule(instance, timezone.now())):
         raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is {instance.state}", status=400)
+    if opt_in and instance_retiring(instance):
+        raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is retiring: it runs until its pots are "
+                                                 "won and takes no new opt-ins (opting out still works)", status=400)
 
     with transaction.atomic():
         player = player_get_or_create(brand=brand, player_id=player_id, country=country, currency=currency or "")
+        if opt_in and player.excluded_at(clock.now()):
+            raise player_excluded_error(player)  # opting out always works
         currency = currency or player.currency or instance.currency_id
         if opt_in and contribution_value is not None:
             low, high, exponent = optin_limits(instance=instance, brand=brand, currency=currency)
@@ -214,12 +304,16 @@ def players_touch(entries) -> dict[tuple[int, str], Player]:
     ordered = sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id))  # a fixed lock order
     Player.objects.bulk_create(ordered, update_conflicts=True, unique_fields=["brand", "player_id"],
                                update_fields=["country", "currency", "last_seen_at"])
-    missing = [p for p in ordered if p.pk is None]  # backends that cannot return ids from an upsert
+    # The upsert returns each player's id and exclusion (their fields' database defaults make
+    # them RETURNING columns); backends that cannot return rows from an upsert read them here.
+    missing = [p for p in ordered if p.pk is None]
     if missing:
-        known = {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(
-            brand_id__in={p.brand_id for p in missing}, player_id__in=[p.player_id for p in missing])}
+        known = {(p.brand_id, p.player_id): p for p in Player.objects.filter(
+            brand_id__in={p.brand_id for p in missing}, player_id__in=[p.player_id for p in missing]).only(
+            "pk", "brand_id", "player_id", "exclusion", "excluded_until")}
         for p in missing:
-            p.pk = known[(p.brand_id, p.player_id)]
+            stored = known[(p.brand_id, p.player_id)]
+            p.pk, p.exclusion, p.excluded_until = stored.pk, stored.exclusion, stored.excluded_until
     return rows
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from players.models import Player
 from players.selectors import optin_event_data, optins_of
+from portal import clock
 from portal.money import iso_exponent
 from portal.scoping import filter_by_brand
 from portal.staffviews import int_param, paginate, querystring_without_page, staff_page
@@ -48,6 +49,27 @@ def player_detail(request, scope, player_pk):
         "wins": player.wins.select_related("jackpot", "pot").order_by("-id")[:10],
         "offered": [i for i in offered if i.pk not in known and brand_allowed(i, player.brand)],
         "raffles": raffles, "can_change": request.user.has_perm("players.change_optin"),
+        "excluded_now": player.excluded_at(clock.now()),
         "instance_names": {str(i.pk): i.name for i in JackpotInstance.objects.filter(
             Q(pk__in=known) | Q(pk__in=[i.pk for i in offered + raffles]))},
     })
+
+
+def _code(text: str):
+    """The document's `code` spans as <code> (the text escaped first)."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    parts = escape(text).split("`")
+    return mark_safe("".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts)))
+
+
+def websocket_docs(request):
+    """The WebSocket API's AsyncAPI document as a page (public, as /docs is)."""
+    from players.asyncapi import document, reference
+
+    ref = reference(document(host=request.get_host(), secure=request.is_secure()))
+    ref["description"] = _code(ref["info"]["description"])
+    for item in ref["channels"] + ref["messages"]:
+        item["html"] = _code(item.get("description") or item.get("summary", ""))
+    return render(request, "players/websocket_docs.html", {"ref": ref})

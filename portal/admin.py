@@ -17,7 +17,7 @@ from portal.models import (
     StaffScope,
 )
 from portal.money import iso_exponent
-from portal.services import operator_rotate_webhook_secret
+from portal.services import brand_save, operator_rotate_webhook_secret
 
 
 def masked(secret: str) -> str:
@@ -40,7 +40,7 @@ class OperatorAdmin(ScopedAdmin):
     list_filter = ["enabled"]
     search_fields = ["id", "name"]
     readonly_fields = ["webhook_secret_masked", "created_at"]
-    fields = ["id", "name", "enabled", "webhook_secret_masked", "created_at"]
+    fields = ["id", "name", "enabled", "allowed_origins", "webhook_secret_masked", "created_at"]
     inlines = [BrandInline]
     actions = ["rotate_webhook_secret"]
 
@@ -90,6 +90,9 @@ class BrandAdmin(ScopedAdmin):
     search_fields = ["code", "name", "operator__id"]
     list_select_related = ["operator"]
 
+    def save_model(self, request, obj, form, change):
+        brand_save(brand=obj, actor=request.user)  # as the configuration API
+
 
 class BrandCurrencyMultiplierInline(admin.TabularInline):
     model = BrandCurrencyMultiplier
@@ -138,7 +141,7 @@ class ServiceAccountForm(forms.ModelForm):
 
     class Meta:
         model = ServiceAccount
-        fields = ["operator", "username", "is_active"]
+        fields = ["operator", "username", "is_active", "can_configure", "can_feed_system_rates"]
 
     def clean(self):
         data = super().clean()
@@ -159,10 +162,19 @@ class ServiceAccountForm(forms.ModelForm):
 class ServiceAccountAdmin(ScopedAdmin):
     scope_mode = "operator"
     form = ServiceAccountForm
-    list_display = ["username", "operator", "is_active", "created_at", "last_authenticated_at"]
-    list_filter = ["is_active", "operator"]
+    list_display = ["username", "operator", "is_active", "can_configure", "created_at", "last_authenticated_at"]
+    list_filter = ["is_active", "can_configure", "operator"]
     search_fields = ["username", "operator__id"]
-    readonly_fields = ["created_at", "last_authenticated_at"]
+    readonly_fields = ["history_name", "created_at", "last_authenticated_at"]
+
+    @admin.display(description="named in History as")
+    def history_name(self, obj):
+        return obj.user.username if obj and obj.user_id else f"api:{obj.username}" if obj and obj.pk else "-"
+
+    def get_readonly_fields(self, request, obj=None):
+        # The system-wide rates concern every operator: only superusers grant that permission.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [*fields, "can_feed_system_rates"]
 
 
 class StaffScopeInline(admin.StackedInline):

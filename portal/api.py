@@ -11,14 +11,15 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
 from django.http import HttpResponse
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query, Schema, Swagger
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
 from portal import jsonutil
-from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, brand_in_scope, service_authenticate
+from portal.auth import PlayerPrincipal, brand_in_scope, service_authenticate
 from portal.errors import DomainError, refusal_log
 from portal.money import plain
-from portal.selectors import currencies_last_updated, currency_table
+from portal.public import is_anonymous, public_get
+from portal.selectors import brand_for_operator, currencies_last_updated, currency_table
 from portal.throttle import service_login_guard
 from portal.validation import storable
 
@@ -94,16 +95,26 @@ def _storable_parameters(run):
     return checked
 
 
+class PortalDocs(Swagger):
+    """Swagger UI from django-ninja's bundled assets (no CDN) under a bar linking the
+    WebSocket API's AsyncAPI document (templates/portal/api_docs.html)."""
+
+    template = "portal/api_docs.html"
+
+
 api = NinjaAPI(
     title="Jackpot portal API",
     version="1.0",
     description=(
         "Gateway for operators' backends: authenticate a service account, contribute to jackpots "
         "(synchronously, or asynchronously with a webhook), and read instances, sources and currencies. "
-        "Every error has the body {status_code, code, message}."
+        "Every error has the body {status_code, code, message}.\n\n"
+        "The WebSocket API (live values, wins, opt-ins) is described by an AsyncAPI document: "
+        "[/asyncapi.json](/asyncapi.json), readable at [/docs/websockets/](/docs/websockets/)."
     ),
     urls_namespace="api",
     docs_url="/docs",
+    docs=PortalDocs(),
     openapi_url="/openapi.json",
     parser=StrictParser(),
 )
@@ -188,13 +199,27 @@ class CurrencyQuery(Schema):
     brand_id: str | None = None
 
 
-@api.get("/v1/currencies", auth=ServiceOrPlayerBearer(), tags=["currencies"],
-         response={200: CurrenciesOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut},
-         summary="Multipliers from the base currency (with the brand's overrides when brand_id is given)")
+def _currency_operators(request, **path) -> list[str] | None:
+    """CORS: the brand's operator's origins, or any operator's for the system table."""
+    brand_key = request.GET.get("brand_id")
+    return [brand_key.partition(":")[0]] if brand_key else None
+
+
+@public_get(api, "/v1/currencies", operators=_currency_operators, tags=["currencies"],
+            response={200: CurrenciesOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
+            summary="Multipliers from the base currency (with the brand's overrides when brand_id is given)",
+            description="Public: no token needed (a casino's front end converts pot values with it); cached for a "
+                        "few seconds (Cache-Control, ETag), limited per client address (429 RATE_LIMITED), CORS "
+                        "for the operators' allowed origins. A service token may name only its own brands, as "
+                        "before; a player token reads its own brand's table.")
 def currencies(request, filters: Query[CurrencyQuery]):
     principal = request.auth
-    brand_key = filters.brand_id or (principal.brand_key if isinstance(principal, PlayerPrincipal) else None)
-    brand = brand_in_scope(principal, brand_key) if brand_key else None
+    if is_anonymous(principal):
+        brand_key = filters.brand_id
+        brand = brand_for_operator(brand_key=brand_key, operator_id=brand_key.partition(":")[0]) if brand_key else None
+    else:
+        brand_key = filters.brand_id or (principal.brand_key if isinstance(principal, PlayerPrincipal) else None)
+        brand = brand_in_scope(principal, brand_key) if brand_key else None
     table = currency_table(brand)
     latest = currencies_last_updated(brand)
     return json_response({
@@ -227,12 +252,18 @@ def health(request):
 
 def register_routers() -> None:
     from contributions.api import router as contributions_router
+    from contributions.api_v2 import router as contributions_v2_router
+    from contributions.report_api import router as reports_router
     from players.api import router as players_router
     from sources.api import router as sources_router
+    from sources.config_api import router as config_router
 
     api.add_router("", contributions_router)
+    api.add_router("", contributions_v2_router)
     api.add_router("", sources_router)
+    api.add_router("", config_router)
     api.add_router("", players_router)
+    api.add_router("", reports_router)
 
 
 register_routers()

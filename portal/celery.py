@@ -25,6 +25,15 @@ PERIODIC = {
     # Raffles are drawn when their period ends (and recurring ones reopen); the period is the
     # latest a draw can run after its end.
     "draw-raffles": ("contributions.draw_raffles", 30.0),
+    # Business days are closed once over (plus a grace period), each once: the run after a
+    # day's end closes it; after downtime, runs catch up a bounded number of days each.
+    "close-days": ("contributions.close_days", 300.0),
+    # Clock-deadline must-drops whose deadline passed before their drop time was reached are
+    # won by the last contribution before the deadline. A contribution after the deadline
+    # settles it at once; otherwise this period is the longest a winner waits to hear.
+    "settle-drops": ("contributions.settle_drops", 5.0),
+    # PostgreSQL: the ledger's monthly partitions are made months ahead (contributions/partitions.py).
+    "ensure-partitions": ("contributions.ensure_partitions", 6 * 3600.0),
     # Instances activate and end by their timestamps.
     "follow-schedules": ("sources.follow_schedules", 30.0),
     # Coalesced live JackpotUpdate: one message per changed instance every few seconds,

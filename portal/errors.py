@@ -39,3 +39,22 @@ def refusal_log(error: DomainError) -> None:
     trace id, operator and brand). 5xx are logged as errors where they happen."""
     if error.status < 500:
         logger.info("refused %s %s: %s", error.status, error.code, error.message[:200])
+
+
+def validation_messages(error) -> list[str]:
+    """A Django `ValidationError` as lines a person reads: `field: message` (the admin shows the
+    same message next to the field), or the message alone for the whole object."""
+    if not hasattr(error, "error_dict"):
+        return [str(message) for message in error]
+    lines = []
+    for field, errors in error.error_dict.items():
+        for message in errors:
+            for text in message:
+                lines.append(text if field == "__all__" else f"{field}: {text}")
+    return lines
+
+
+def invalid_configuration(error) -> DomainError:
+    """A configuration the admin would refuse, refused with the admin's words (configuration API)."""
+    return DomainError("INVALID_CONFIGURATION", "; ".join(validation_messages(error)) or "Invalid configuration",
+                       status=400)

@@ -3,6 +3,7 @@
 import base64
 import secrets
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -15,6 +16,34 @@ from portal.money import RateField
 
 slug_validator = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Use letters, digits, '-', '_' or '.' only.")
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code: three capital letters.")
+
+
+def origin_entries(text: str) -> list[str]:
+    """An operator's allowed origins, one per line (blank lines ignored), lower-cased."""
+    return [line.strip().rstrip("/").lower() for line in (text or "").splitlines() if line.strip()]
+
+
+def validate_origins(text: str) -> None:
+    """Each line a web origin: `https://casino.example`, `http://localhost:8080`, or
+    `https://*.example.com` for the domain and its subdomains -- no path, query or user."""
+    bad = []
+    for entry in origin_entries(text):
+        parts = urlsplit(entry)
+        host = parts.hostname or ""
+        if host.startswith("*."):
+            host = host[2:]
+        try:
+            parts.port  # noqa: B018 -- raises on a port that is not a number
+        except ValueError:
+            bad.append(entry)
+            continue
+        if (parts.scheme not in ("http", "https") or not host or "*" in host or parts.path or parts.query
+                or parts.fragment or "@" in parts.netloc):
+            bad.append(entry)
+    if bad:
+        raise ValidationError(
+            f"Not web origins: {', '.join(bad)}. Write one per line as scheme://host[:port], "
+            "e.g. https://casino.example or https://*.example.com.")
 
 
 def new_webhook_secret() -> str:
@@ -35,6 +64,10 @@ class Operator(models.Model):
         max_length=128, blank=True, editable=False,
         help_text="Still signs webhooks for a grace period after a rotation, so receivers can switch over.")
     webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    allowed_origins = models.TextField(
+        blank=True, validators=[validate_origins],
+        help_text="Web pages that may read this operator's jackpots from a browser (CORS on the public "
+                  "reads): one origin per line, e.g. https://casino.example or https://*.example.com.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["webhook_secret", "webhook_secret_previous"])
 
@@ -130,6 +163,18 @@ class ServiceAccount(models.Model):
     username = models.CharField(max_length=150, unique=True)
     password = models.CharField(max_length=256, editable=False)
     is_active = models.BooleanField(default=True)
+    can_configure = models.BooleanField(
+        default=False, verbose_name="configuration API",
+        help_text="May change its operator's configuration through /v1/config/ (brands, sources, games, "
+                  "templates, instances, seed boosts, its brands' currency multipliers).")
+    can_feed_system_rates = models.BooleanField(
+        default=False, verbose_name="system currency rates",
+        help_text="May post the system-wide currency rates (every operator converts with them): "
+                  "for the platform's own rates feed only.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False,
+        related_name="service_account",
+        help_text="Names this account in History (api:<username>); it cannot log in.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_authenticated_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=["password", "last_authenticated_at"])

@@ -18,16 +18,17 @@ ROLES: dict[str, list[str]] = {
         "players.change_optin",
         "sources.change_instance_state",
         "sources.adjust_pot",
+        "sources.approve_pot_decrease",  # four eyes: never one's own decrease or payout (the service says so)
         "contributions.decide_win",
         "contributions.retry_credit",
         "contributions.resend_webhookdelivery",
     ],
-    # Configure the catalogue: sources, game groups and games, instances and their pots.
+    # Configure the catalogue: sources, game groups and games, templates, instances and their pots.
     GAME_MAPPING_ADMINS: [
         VIEW_ALL,
         *[f"sources.{action}_{model}" for action in ("add", "change", "delete")
           for model in ("source", "sourcemapping", "gamegroup", "game", "jackpotinstance", "pot",
-                        "instancecurrencylimit")],
+                        "instancecurrencylimit", "jackpottemplate")],
     ],
     # Read everything, change nothing.
     AUDITORS: [VIEW_ALL],

@@ -73,6 +73,12 @@ def scope_for(user) -> Scope:
     return scope
 
 
+def operator_scope(operator_id: str) -> Scope:
+    """What an operator's service account sees: that operator, whole."""
+    return Scope(operator_ids=frozenset({operator_id}),
+                 brand_ids=frozenset(Brand.objects.filter(operator_id=operator_id).values_list("pk", flat=True)))
+
+
 def filter_by_brand(queryset: QuerySet, scope: Scope, path: str = "brand") -> QuerySet:
     """Brand-level data (players, contributions, wins, opt-ins, deliveries)."""
     if scope.everything:

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "ninja",
+    "corsheaders",
     "simple_history",
     "import_export",
     "axes",
@@ -125,6 +126,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, grouping queries on partitioned tables correctly (portal/postgresql).
+    DATABASES["default"]["ENGINE"] = "portal.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions serialise writers instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
@@ -335,6 +339,58 @@ WEBHOOK_RESOLVE_THREADS = env.int("WEBHOOK_RESOLVE_THREADS", default=16)
 
 # Live events: how often coalesced JackpotUpdate messages go out.
 JACKPOT_UPDATE_INTERVAL_SECONDS = env.float("JACKPOT_UPDATE_INTERVAL_SECONDS", default=2.0)
+
+# Demo mode (`make run` sets PORTAL_DEMO=1): the demo casino page (/demo/casino/) shows the lobby
+# widget and mints player tokens for the demo players. Never in production, whatever is set.
+DEMO_MODE = not PRODUCTION and env.bool("PORTAL_DEMO", default=False)
+
+
+def _time_zone(name: str) -> str:
+    """An IANA time zone name, checked at start: a typo stops the process, never cuts days wrong."""
+    from zoneinfo import ZoneInfo
+
+    ZoneInfo(name)
+    return name
+
+
+# Reports (contributions/reports.py). Business days end at midnight in this time zone, or in an
+# operator's own (BUSINESS_TIME_ZONES="thrilltech=Europe/Malta,other=America/New_York"). A day
+# is closed (beat, `close_day`) once it has been over DAILY_CLOSE_GRACE_SECONDS, so contributions
+# of its last moments have committed.
+BUSINESS_TIME_ZONE = _time_zone(env("BUSINESS_TIME_ZONE", default="UTC"))
+BUSINESS_TIME_ZONES = {operator: _time_zone(zone)
+                       for operator, zone in env.dict("BUSINESS_TIME_ZONES", default={}).items()}
+DAILY_CLOSE_GRACE_SECONDS = env.int("DAILY_CLOSE_GRACE_SECONDS", default=600)
+DAILY_CLOSE_DAYS_PER_RUN = env.int("DAILY_CLOSE_DAYS_PER_RUN", default=200)
+# The hit-frequency audit flags a HitRate pot whose observed hits are this improbable under its
+# configured odds (two-sided p-value).
+HIT_AUDIT_ALPHA = env.float("HIT_AUDIT_ALPHA", default=0.001)
+
+# Public reads (SPEC 2.9, portal/public.py): instance snapshots, a brand's jackpots, currencies and
+# rules answer without a token. Per client address, at most this many (django-ratelimit's
+# "count/period", period s, m, h or d; players behind one NAT address share it); a service
+# token is not counted.
+PUBLIC_READ_RATE = env("PUBLIC_READ_RATE", default="600/m")
+RATELIMIT_FAIL_OPEN = True  # a cache outage must not turn every public read into a 429
+# Browsers and proxies may keep an anonymous answer this long (values move every few seconds).
+PUBLIC_READ_MAX_AGE_SECONDS = env.int("PUBLIC_READ_MAX_AGE_SECONDS", default=2)
+# CORS (django-cors-headers) on the public reads only: the origins come from each operator's
+# allowed origins (admin: Operators), never a global list. Reads, no cookies.
+CORS_ALLOW_METHODS = ["GET", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match"]
+CORS_EXPOSE_HEADERS = ["ETag", "Retry-After"]
+CORS_ALLOW_CREDENTIALS = False
+# Rules documents (sources/rules.py) state each random pot's chance at this stake, in the
+# instance's currency (or at its minimum base wager when that is higher).
+RULES_REFERENCE_STAKE = Decimal(env("RULES_REFERENCE_STAKE", default="1"))
+
+# Records (contributions/partitions.py, services/archive.py): on PostgreSQL the ledger is
+# partitioned by month, partitions made this many months ahead; `archive_contributions` keeps
+# the current month and this many before it in the database and writes older months to files
+# under ARCHIVE_DIR (their totals stay, so `reconcile` stays exact).
+PARTITIONS_AHEAD_MONTHS = env.int("PARTITIONS_AHEAD_MONTHS", default=3)
+ARCHIVE_KEEP_MONTHS = env.int("ARCHIVE_KEEP_MONTHS", default=13)
+ARCHIVE_DIR = Path(env("ARCHIVE_DIR", default=str(BASE_DIR / "var" / "archive")))
 
 # History: reverting from the history page would move money-bearing rows behind the ledger's back.
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from contributions import views as contribution_views
-from portal import monitoring
+from players import views as player_views
+from portal import demo, monitoring
 from portal.api import api
+from sources import views as source_views
 
 admin.site.site_header = "Jackpot portal administration"
 admin.site.site_title = "Jackpot portal"
@@ -14,6 +16,13 @@ urlpatterns = [
     path("metrics", monitoring.metrics_view, name="metrics"),  # Prometheus; token or staff only
     path("verify/", contribution_views.verify, name="verify"),
     path("verify/<int:win_id>/", contribution_views.verify_win, name="verify-win"),
+    # A jackpot's rules (UKGC RTS 9A): public, versioned; the same as JSON under /v1/thrillpots/instances/.
+    path("rules/<uuid:instance_id>/", source_views.rules_page, name="rules"),
+    # The WebSocket API's AsyncAPI document, readable (the document itself: /asyncapi.json).
+    path("docs/websockets/", player_views.websocket_docs, name="websocket-docs"),
+    # The lobby widget on a demo casino page: demo mode only (make run), never in production.
+    path("demo/casino/", demo.casino, name="demo-casino"),
+    path("demo/casino/bet/<slug:game>", demo.bet, name="demo-casino-bet"),
     path("", include("portal.web_urls")),
     path("", api.urls),
 ]

@@ -42,3 +42,57 @@ def dashboard(request, scope):
     return render(request, "portal/dashboard.html", {
         "instances": [(i, i.pots.all()) for i in instances], **dashboard_live(scope),
     })
+
+
+# --- the audit log ------------------------------------------------------------------------
+
+
+@staff_page
+def audit_log(request, scope):
+    """History, adjustments and staff decisions in one list, filtered, within the user's scope."""
+    from portal.audit import AuditFilter, audit_entries, describe
+    from portal.staffviews import paginate, querystring_without_page
+
+    form = AuditFilter(request.GET or None, scope=scope)
+    page = paginate(request, audit_entries(scope, form.filters()))
+    return render(request, "portal/audit_log.html", {
+        "form": form, "page": page, "entries": describe(list(page.object_list)),
+        "query": querystring_without_page(request),
+    })
+
+
+AUDIT_CSV_COLUMNS = ["when", "kind", "who", "action", "type", "object_id", "object", "operator", "brand", "reason",
+                     "changes"]
+
+
+@staff_page
+def audit_log_csv(request, scope):
+    """The filtered log as CSV (every page), streamed; text cells neutralised for spreadsheets."""
+    import csv
+    from itertools import islice
+
+    from django.http import StreamingHttpResponse
+
+    from portal.audit import AuditFilter, audit_entries, describe
+    from portal.staffviews import spreadsheet_text
+
+    form = AuditFilter(request.GET or None, scope=scope)
+    rows = audit_entries(scope, form.filters()).iterator(chunk_size=500)
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield writer.writerow(AUDIT_CSV_COLUMNS)
+        while chunk := list(islice(rows, 500)):
+            for e in describe(chunk):
+                yield writer.writerow([e.when.isoformat(), *(spreadsheet_text(v) for v in (
+                    e.kind, e.who, e.action, e.type_label, e.object_id, e.object_label, e.operator, e.brand,
+                    e.reason, "; ".join(e.changes)))])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return response

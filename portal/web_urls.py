@@ -4,6 +4,7 @@ from django.http import HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import path
 
+from contributions import report_views as reports
 from contributions import views as money
 from players import views as players
 from portal import views
@@ -41,6 +42,13 @@ urlpatterns = [
     path("wins/<int:win_id>/decide", money.win_decide, name="win-decide"),
     path("wins/pending-credits/", money.pending_credit_list, name="pending-credits"),
     path("wins/<int:win_id>/retry-credit", money.win_retry_credit, name="win-retry-credit"),
+    path("reports/daily-close/", reports.daily_close, name="daily-close"),
+    path("reports/daily-close.csv", reports.daily_close_csv, name="daily-close-csv"),
+    path("reports/daily-close/<int:close_id>/", reports.daily_close_detail, name="daily-close-detail"),
+    path("reports/meters/<uuid:instance_id>/", reports.meters_page, name="meters"),
+    path("reports/hit-audit/", reports.hit_audit_page, name="hit-audit"),
+    path("audit/", views.audit_log, name="audit"),
+    path("audit.csv", views.audit_log_csv, name="audit-csv"),
     path("players/", players.player_list, name="players"),
     path("players/<int:player_pk>/", players.player_detail, name="player"),
 ]

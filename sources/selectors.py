@@ -5,12 +5,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch, Q
-from django.utils import timezone
 
+from portal import clock
 from portal.cache import catalogue_seconds, ttl_cached
 from portal.errors import DomainError
 from portal.models import Brand
-from sources.models import Game, JackpotInstance, Pot, Source, SourceMapping
+from sources.models import (
+    Game,
+    JackpotInstance,
+    Pot,
+    Retirement,
+    RulesVersion,
+    Source,
+    SourceMapping,
+)
 
 
 @dataclass
@@ -26,16 +34,18 @@ def instance_queryset():
 
 
 def in_schedule(instance: JackpotInstance, now: datetime) -> bool:
-    """Inside the start/end timestamps."""
+    """Inside the start/end timestamps (instants: entered on the instance's wall clock, stored
+    in UTC, so daylight-saving changes are already in them)."""
     if instance.timestamp_start and now < instance.timestamp_start:
         return False
     return not (instance.timestamp_end and now >= instance.timestamp_end)
 
 
 def in_window(instance: JackpotInstance, now: datetime) -> bool:
-    """Inside one of its daily/weekly windows (an instance without windows is always open)."""
+    """Inside one of its daily/weekly windows, read on the instance's wall clock (an instance
+    without windows is always open)."""
     windows = instance.windows.all()
-    return not windows or any(w.contains(now) for w in windows)
+    return not windows or any(w.contains(now, instance.zone) for w in windows)
 
 
 def brand_allowed(instance: JackpotInstance, brand: Brand) -> bool:
@@ -101,7 +111,7 @@ def _instance_config(pk: uuid.UUID) -> JackpotInstance | None:
 
 def route_by_source(*, brand: Brand, source_id: str, country: str, now: datetime | None = None) -> Route:
     """SPEC 2.3, by source."""
-    now = now or timezone.now()
+    now = now or clock.now()
     source, instances = _source_candidates(brand.operator_id, brand.pk, source_id)
     if source is None:
         raise DomainError("GAME_NOT_FOUND", source_id, status=404)
@@ -140,7 +150,7 @@ def instance_for_source(*, brand: Brand, source_id: str, country: str | None) ->
     source = source_find(brand=brand, source_id=source_id)
     if source is None:
         raise DomainError("GAME_NOT_FOUND", source_id, status=404)
-    now = timezone.now()
+    now = clock.now()
     mappings = (
         SourceMapping.objects.filter(source=source, jackpot__state=JackpotInstance.State.ACTIVE)
         .order_by("priority", "id")
@@ -157,6 +167,14 @@ def instance_for_source(*, brand: Brand, source_id: str, country: str | None) ->
     raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}", status=404)
 
 
+@ttl_cached(catalogue_seconds)
+def linked_instances(instance_id: uuid.UUID) -> list[uuid.UUID]:
+    """The instances linked to this one (contribution v2 feeds them with it): direct links only,
+    oldest first, so a repeated request lists its parts in the same order."""
+    return list(JackpotInstance.objects.filter(linked_instance_id=instance_id).order_by("created_at", "pk")
+                .values_list("pk", flat=True))
+
+
 def instance_sources(instance: JackpotInstance) -> list[str]:
     return list(
         SourceMapping.objects.filter(jackpot=instance).order_by("priority").values_list("source__source_id", flat=True)
@@ -169,9 +187,10 @@ def epoch_ms(moment: datetime | None) -> int | None:
 
 def current_commitments(pots) -> dict[int, str]:
     """{pot pk: published commitment} of the must-drop pots' current generations."""
+    from sources.mechanics import REGISTRY
     from sources.models import DropCommitment
 
-    pots = [p for p in pots if p.mechanic in (Pot.Mechanic.MUST_DROP_AMOUNT, Pot.Mechanic.MUST_DROP_TIME)]
+    pots = [p for p in pots if p.mechanic in REGISTRY and REGISTRY[p.mechanic].commits]
     if not pots:
         return {}
     wanted = {(p.pk, p.generation) for p in pots}
@@ -277,3 +296,81 @@ def fixed_contribution_value(instance: JackpotInstance, currency: str, *, rates:
         else:
             amount = convert(instance.contribution_value, rates[instance.currency_id][0], multiplier)
     return to_currency(amount, exponent)
+
+
+# --- public reads (SPEC 2.9) ----------------------------------------------------------------
+
+
+def public_instance(instance_id: str, queryset=None) -> JackpotInstance:
+    """An instance anyone may read: announced (not Pending) and of an enabled operator. A
+    Pending one is unknown to the public, as is a malformed id (404 INSTANCE_NOT_FOUND)."""
+    try:
+        pk = uuid.UUID(instance_id)
+    except ValueError as exc:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404) from exc
+    instance = ((queryset if queryset is not None else instance_queryset())
+                .filter(pk=pk, operator__enabled=True).exclude(state=JackpotInstance.State.PENDING).first())
+    if instance is None:
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+    return instance
+
+
+@ttl_cached(catalogue_seconds)
+def _operator_of_instance(pk: uuid.UUID) -> str:
+    return JackpotInstance.objects.filter(pk=pk).values_list("operator_id", flat=True).first() or ""
+
+
+def instance_operator(request, *, instance_id: str = "", **path) -> list[str]:
+    """The operator whose allowed origins a read of `instance_id` answers (CORS)."""
+    try:
+        pk = uuid.UUID(instance_id)
+    except ValueError:
+        return []
+    operator_id = _operator_of_instance(pk)
+    return [operator_id] if operator_id else []
+
+
+def instance_snapshots(instances: list[JackpotInstance]) -> list[dict]:
+    """Snapshots of several instances in a fixed number of queries (sources and drop
+    commitments read once for all)."""
+    sources: dict = {}
+    for instance_id, source_id in SourceMapping.objects.filter(jackpot_id__in=[i.pk for i in instances]).order_by(
+            "priority").values_list("jackpot_id", "source__source_id"):
+        sources.setdefault(instance_id, []).append(source_id)
+    commitments = current_commitments([p for i in instances for p in i.pots.all()])
+    return [instance_snapshot(i, sources=sources.get(i.pk, []), commitments=commitments) for i in instances]
+
+
+def brand_live_instances(*, brand: Brand, country: str | None = None) -> list[JackpotInstance]:
+    """The Active instances serving a brand (and a country, when given), by name: a lobby's list."""
+    instances = live_instances(brand=brand)
+    if country:
+        instances = [i for i in instances if country_allowed(i, country)]
+    return sorted(instances, key=lambda i: (i.name, str(i.pk)))
+
+
+def rules_queryset():
+    """Instances with everything their rules document reads (sources/rules.py)."""
+    return JackpotInstance.objects.select_related("currency", "operator", "brand", "linked_instance").prefetch_related(
+        "allowed_brands", "windows", "currency_limits",
+        Prefetch("pots", queryset=Pot.objects.select_related("pending_change").order_by("tier", "pot_id")))
+
+
+def rules_versions(instance: JackpotInstance) -> list:
+    """(version, published_at) of every published version, newest first."""
+    return list(RulesVersion.objects.filter(jackpot=instance).order_by("-version").values_list("version",
+                                                                                                 "published_at"))
+
+
+def rules_version(instance: JackpotInstance, version: int) -> RulesVersion:
+    found = RulesVersion.objects.filter(jackpot=instance, version=version).first()
+    if found is None:
+        raise DomainError("RULES_VERSION_NOT_FOUND", f"Instance {instance.pk} has no rules version {version}",
+                          status=404)
+    return found
+
+
+def instance_retiring(instance: JackpotInstance) -> bool:
+    """Kept running until its pots are won (a retirement): it takes contributions, not new opt-ins."""
+    return Retirement.objects.filter(jackpot=instance, disposition=Retirement.Disposition.RUN_UNTIL_WON,
+                                     status=Retirement.Status.RUNNING).exists()

@@ -9,6 +9,9 @@ from portal.auth import service_authenticate
 from tests import factories
 from tests.asgi import InProcessClient
 
+# Every message a socket sends during the session is checked against the AsyncAPI document.
+pytest_plugins = ["tests.asyncapi_contract"]
+
 _rounds = itertools.count(1)
 
 

@@ -8,5 +8,6 @@ The contribution pipeline, in the spec's order:
 * `engine`: the synchronous contribution end to end, with group commit (`group`);
 * `callbacks`: asynchronous contributions and the webhook outbox (SPEC 2.6);
 * `payments`: Debits and Credits at the operator's wallet (SPEC 4);
-* `wins`: raffle draws and withheld-win decisions (SPEC 5.4, 2.4.7).
+* `wins`: raffle draws and withheld-win decisions (SPEC 5.4, 2.4.7);
+* `closing`: the daily close, each business day stored once (reports).
 """

@@ -23,16 +23,17 @@ from decimal import Decimal
 
 from django.db import DatabaseError
 from django.db.models import F
-from django.utils import timezone
 
 from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
+from contributions.services.drops import settle_due
 from contributions.services.outcome import announce, result_payload
 from contributions.services.plan import Plan, highest
 from players.models import OptIn
 from players.services import TicketBook, players_touch
-from portal import jsonutil
+from portal import clock, jsonutil
 from portal.errors import DomainError, rejected
 from portal.money import ZERO, convert, ledger, ledger_down, payout
+from sources import services as catalogue
 from sources.mechanics import Draw, mechanic_of, randomness
 from sources.models import DropCommitment, JackpotInstance, Pot
 
@@ -73,6 +74,7 @@ class PotLine:
     value_after: Decimal
     generation: int
     draw: Draw | None = None
+    overflow: Decimal = ZERO  # the part of seed_delta that passed the cap (the overflow meter)
 
 
 def split(amount_base: Decimal, pots: list[Pot]) -> tuple[list[PotLine], Decimal]:
@@ -87,11 +89,12 @@ def split(amount_base: Decimal, pots: list[Pot]) -> tuple[list[PotLine], Decimal
         if not pot.is_progressive:
             seed, value = seed + value, ZERO
         cap = mechanic_of(pot).cap(pot)
+        overflow = ZERO
         if cap is not None and pot.current_value + value > cap:
             overflow = min(pot.current_value + value - cap, value)
             value, seed = value - overflow, seed + overflow
         lines.append(PotLine(pot=pot, value_delta=value, seed_delta=seed, value_before=pot.current_value,
-                             value_after=pot.current_value + value, generation=pot.generation))
+                             value_after=pot.current_value + value, generation=pot.generation, overflow=overflow))
     house = amount_base - sum((line.value_delta + line.seed_delta for line in lines), ZERO)
     return lines, house
 
@@ -115,13 +118,15 @@ def key_of(contribution: Contribution) -> tuple:
 
 def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> list[Applied]:
     """Apply `items` (all routed to `instance`) in the caller's transaction; see the module."""
-    now = now or timezone.now()
+    now = now or clock.now()
     results = [Applied(contribution=item.contribution) for item in items]
     # The instance row first (a pause waits for the batch, the batch for a pause), then its pots
     # in primary-key order: every writer takes them in this order, so none deadlocks.
     state, raffle_period = JackpotInstance.objects.select_for_update(no_key=True).filter(
         pk=instance.pk).values_list("state", "raffle_period").get()
     pots = list(Pot.objects.select_for_update().filter(jackpot_id=instance.pk).order_by("pk"))
+    for pot in pots:
+        pot.jackpot = instance  # the mechanics read the instance's clock (time zone) without a query
 
     live_items = _admissible(instance, state, items, results)
     if not live_items:
@@ -129,16 +134,31 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
 
     players = players_touch([(item.plan.brand, item.plan.request, item.contribution.player_id)
                              for _, item in live_items])
+    live_items = _not_excluded(live_items, players, results, now)
+    if not live_items:
+        return results
     commitments = _current_commitments(pots)
+    # A clock drop whose deadline has passed is won by the last contribution before it, first:
+    # no contribution after a deadline joins the generation it ended (no query when none is due).
+    touched, retired = settle_due(instance, pots, commitments, now=now)
     new_commitments: list[DropCommitment] = []
     increments: list[PotIncrement] = []
     tickets = TicketBook(instance, raffle_period) if instance.is_raffle else None
     optin_counts: Counter = Counter()
     by_pk = {pot.pk: pot for pot in pots}
-    touched: set[int] = set()
+    applied: list[tuple[int, Item]] = []
+    # `retired`: a retiring instance's last open pot was won (maybe at its deadline, just
+    # above): what follows is refused.
 
     for index, item in live_items:
         plan, contribution, result = item.plan, item.contribution, results[index]
+        if retired:
+            result.error = rejected("InstanceNotActive", f"instance {instance.pk} is Terminated")
+            for later in results:  # a repeat of it in this batch gets the same answer
+                if later.duplicate_of is contribution:
+                    later.duplicate_of, later.error = None, result.error
+            continue
+        applied.append((index, item))
         player = players[(plan.brand.pk, plan.request.player_id)]
         lines, house = split(plan.amount_base, pots)
         if not instance.is_raffle:
@@ -164,19 +184,24 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
                 touched.add(pot.pk)
             increments.append(PotIncrement(
                 contribution=contribution, pot=pot, value_delta=line.value_delta, seed_delta=line.seed_delta,
-                value_after=line.value_after, generation=line.generation,
+                overflow=line.overflow, value_after=line.value_after, generation=line.generation,
                 draw=line.draw.evidence if line.draw else None))
         for line in won:
+            pot = by_pk[line.pot.pk]
+            # The pot's scheduled parameter change takes effect with its next generation (this
+            # reseed); a retiring pot closes, its final win taking its reserve too.
+            following = catalogue.pot_next_generation(pot, now=now)
+            line.value_after += following.released
+            retired = retired or following.ended
             win = _award(plan, line, contribution=contribution, player=player,
                          commitment=commitments.pop(line.pot.pk, None))
             result.wins.append(win)
-            pot = by_pk[line.pot.pk]
             pot.current_value = pot.initial_seed
             pot.seed_fund -= win.seed_used
             pot.seed_deficit += win.seed_deficit
             pot.generation += 1
             touched.add(pot.pk)
-            opened = _commitment_next(pot, now)
+            opened = _commitment_next(pot, now, dropped_at=now)
             if opened is not None:
                 commitments[pot.pk] = opened
                 new_commitments.append(opened)
@@ -188,7 +213,7 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
         if plan.optin is not None and plan.optin.opted_in:
             optin_counts[plan.optin.pk] += 1
 
-    _write(instance, live_items, results, increments=increments, new_commitments=new_commitments,
+    _write(instance, applied, results, increments=increments, new_commitments=new_commitments,
            pots=[by_pk[pk] for pk in sorted(touched)], tickets=tickets, optin_counts=optin_counts, now=now)
     return results
 
@@ -225,6 +250,23 @@ def _admissible(instance, state: str, items: list[Item], results: list[Applied])
     return admitted
 
 
+def _not_excluded(live_items, players, results: list[Applied], now) -> list[tuple[int, Item]]:
+    """Players excluded at `now` (the upsert read their status back, under the row lock it
+    took) are refused, rule PlayerExcluded, with any repeat of theirs in this batch."""
+    kept, refused = [], {}
+    for index, item in live_items:
+        player = players[(item.plan.brand.pk, item.plan.request.player_id)]
+        if player.excluded_at(now):
+            results[index].error = rejected("PlayerExcluded", f"player {player.player_id} is {player.exclusion_text()}")
+            refused[id(item.contribution)] = results[index].error
+        else:
+            kept.append((index, item))
+    for result in results if refused else ():
+        if result.duplicate_of is not None and id(result.duplicate_of) in refused:
+            result.duplicate_of, result.error = None, refused[id(result.duplicate_of)]
+    return kept
+
+
 def _standing_debits(items: list[Item]) -> set[int]:
     """Lock the Debits of the batch; those still standing (succeeded, not another's) may be linked."""
     if not items:
@@ -243,9 +285,9 @@ def _current_commitments(pots: list[Pot]) -> dict[int, DropCommitment]:
             .filter(revealed_at__isnull=True) if c.generation == committing[c.pot_id]}
 
 
-def _commitment_next(pot: Pot, now) -> DropCommitment | None:
+def _commitment_next(pot: Pot, now, *, dropped_at=None) -> DropCommitment | None:
     """The reseeded pot commits to its next drop at once (written with the batch)."""
-    commitment = mechanic_of(pot).commit(pot, now=now, rng=randomness())
+    commitment = mechanic_of(pot).commit(pot, now=now, rng=randomness(), dropped_at=dropped_at)
     if commitment is None:
         return None
     return DropCommitment(pot=pot, generation=pot.generation, commitment=commitment.digest,
@@ -284,6 +326,7 @@ def _fill(contribution: Contribution, plan, player, *, house: Decimal, tickets, 
     contribution.tickets_awarded = tickets
     contribution.status = Contribution.Status.PROCESSED
     contribution.processed_at = now
+    contribution.token = ""  # an async row's session token, kept until now for its wallet calls
 
 
 def _write(instance, live_items, results, *, increments, new_commitments, pots, tickets, optin_counts, now) -> None:
@@ -296,10 +339,12 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     if accepted:
         Contribution.objects.bulk_update(accepted, [
             "jackpot", "source", "player", "amount", "amount_base", "house_amount", "rate", "player_funded",
-            "tickets_awarded", "status", "processed_at", "result_json"])
+            "tickets_awarded", "status", "processed_at", "result_json", "token"])
     for _, item in live_items:
         if item.debit is not None:
             WalletTransaction.objects.filter(pk=item.debit.pk).update(contribution=item.contribution)
+    for increment in increments:  # partitioned (and archived) with its contribution: the same month
+        increment.created_month = increment.contribution.created_month
     PotIncrement.objects.bulk_create(increments)
     DropCommitment.objects.bulk_create(new_commitments)
     wins = [win for result in results for win in result.wins]
@@ -330,7 +375,8 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
                 if credit is not None:
                     result.credits.append(credit.pk)
         if item.debit is not None and not result.wins:
-            close = payments.round_close_prepare(contribution=item.contribution, brand=plan.brand)
+            close = payments.round_close_prepare(contribution=item.contribution, brand=plan.brand,
+                                                 token=plan.request.token)
             if close is not None:
                 result.credits.append(close.pk)
         announce(instance, contribution=item.contribution, wins=result.wins)

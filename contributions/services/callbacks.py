@@ -289,13 +289,14 @@ def _reject_locked(row: Contribution, error: DomainError) -> WebhookDelivery:
     row.status = Contribution.Status.REJECTED
     row.error_code, row.error_status, row.error_message = error.code, error.status, error.message
     row.processed_at = timezone.now()
+    row.token = ""  # the session token is not kept after use
     row.result_json = jsonutil.dumps({
         "type": "error", "status_code": error.status, "code": error.code, "message": error.message,
         "trace_id": str(row.trace_id), "gameround_id": row.gameround_id,
         "metadata": jsonutil.Raw(row.metadata_json) if row.metadata_json is not None else None,
     })
     row.save(update_fields=["status", "error_code", "error_status", "error_message", "processed_at",
-                            "result_json"])
+                            "result_json", "token"])
     return delivery_create(contribution=row, kind="error", payload=row.result_json, enqueue=False)
 
 

@@ -38,13 +38,15 @@ from contributions.wallet import (
     wallet_busy,
     wallet_of,
 )
-from portal import jsonutil
+from portal import clock, jsonutil
 from portal.db import insert_new
 from portal.errors import DomainError, rejected
 from portal.models import Brand
 
 logger = logging.getLogger(__name__)
 Status = WalletTransaction.Status
+# Outcomes after which a transaction is never sent again (a cancel names no token).
+TOKEN_SPENT = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
 def round_key(*, brand: Brand, player_ref: str, gameround_id: str, target_kind: str, target_id: str) -> str:
@@ -80,6 +82,8 @@ def _mark(tx: WalletTransaction, status: str, *, error: WalletError | None = Non
     """Record an outcome (only over one of the `only_from` statuses, if given); False if the
     row had moved on meanwhile."""
     fields = {"status": status, "claimed_until": None, "updated_at": timezone.now(), **extra}
+    if status in TOKEN_SPENT:
+        fields["token"] = ""  # the player's session token is not kept after its last use
     if error is not None:
         fields.update(error_status=error.status, error_code=error.code, error_message=error.message)
     if attempts:
@@ -200,7 +204,7 @@ def debit_for(plan) -> WalletTransaction | None:
                 tx = WalletTransaction.objects.get(transaction_id=tx.transaction_id)
     with WalletClient(config) as client:
         if config.authenticate_contributions:
-            _check_player(client, request)
+            _check_player(client, request, brand=brand)
         try:
             client.transaction(transaction_body(tx, plan.request_exponent))
         except WalletError as error:
@@ -234,7 +238,11 @@ def _status(tx: WalletTransaction) -> str:
     return tx.status
 
 
-def _check_player(client: WalletClient, request) -> None:
+def _check_player(client: WalletClient, request, *, brand: Brand) -> None:
+    """The session token is the player's, and the wallet does not say the player is excluded
+    (if it does, the exclusion is recorded and the side bet refused: PlayerExcluded)."""
+    from players.services import player_exclusion_from_wallet
+
     try:
         player = client.authenticate(player_token=request.token, currency=request.currency,
                                      source_id=request.source_id)
@@ -242,6 +250,9 @@ def _check_player(client: WalletClient, request) -> None:
         raise error.as_domain_error() from error
     if str(player.get("id")) != request.player_id:
         raise DomainError("FORBIDDEN", "The session token belongs to another player", status=403)
+    excluded = player_exclusion_from_wallet(brand=brand, player_id=request.player_id, answer=player)
+    if excluded is not None and excluded.excluded_at(clock.now()):
+        raise rejected("PlayerExcluded", f"player {request.player_id} is {excluded.exclusion_text()}")
 
 
 def debit_cancel(debit: WalletTransaction, *, cause: DomainError | None = None) -> bool:
@@ -312,14 +323,14 @@ def credit_prepare(*, win: Win, contribution: Contribution | None, brand: Brand,
     return tx
 
 
-def round_close_prepare(*, contribution: Contribution, brand: Brand) -> WalletTransaction | None:
+def round_close_prepare(*, contribution: Contribution, brand: Brand, token: str = "") -> WalletTransaction | None:
     """A zero Credit closing a round that did not win, when the wallet wants rounds closed."""
     config = wallet_of(brand)
     if config is None or not config.close_rounds_without_win:
         return None
     return WalletTransaction.objects.create(
         transaction_id=f"crd-round-{contribution.pk}", round_key="", kind=WalletTransaction.Kind.CREDIT,
-        brand=brand, player_ref=contribution.player_ref, token=contribution.token, amount=0,
+        brand=brand, player_ref=contribution.player_ref, token=token, amount=0,
         currency=contribution.currency, gameround_id=contribution.gameround_id, jackpot=contribution.jackpot,
         contribution=contribution, round_closed=True, metadata_json=contribution.metadata_json,
     )

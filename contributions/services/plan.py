@@ -9,12 +9,10 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.utils import timezone
-
 from contributions.models import Contribution, Win
 from contributions.schemas import ContributionIn
 from players.models import OptIn
-from portal import jsonutil
+from portal import clock, jsonutil
 from portal.errors import DomainError, rejected
 from portal.logs import log_bind
 from portal.models import Brand
@@ -85,11 +83,13 @@ def contribution_find(*, brand: Brand, request: ContributionIn) -> Contribution 
 
 
 def contribution_new(*, brand: Brand, request: ContributionIn, **fields) -> Contribution:
-    """The unsaved row of a request: its idempotency key and what it sent."""
+    """The unsaved row of a request: its idempotency key and what it sent. The player's session
+    token is not kept: a synchronous contribution uses it from the request; an accepted async
+    one holds it only until processed, for its wallet calls (then cleared: apply._fill)."""
     return Contribution(
         brand=brand, player_ref=request.player_id, gameround_id=request.gameround_id,
-        target_kind=request.target_kind, target_id=request.target_id,
-        player_country=request.player_country, token=request.token, currency=request.currency,
+        target_kind=request.target_kind, target_id=request.target_id, player_country=request.player_country,
+        token=request.token if fields.get("is_async") else "", currency=request.currency,
         base_wager=request.base_wager, metadata_json=request.metadata_json, **fields,
     )
 
@@ -115,24 +115,30 @@ def contribution_plan(*, brand: Brand, request: ContributionIn) -> Plan:
         route = route_by_instance(brand=brand, instance_id=request.instance_id)
     instance = route.instance
 
+    # The opt-in brings its player (one join): an excluded player is refused before any Debit.
     optin = (
-        OptIn.objects.filter(player__brand=brand, player__player_id=request.player_id, jackpot=instance).first()
+        OptIn.objects.select_related("player").filter(
+            player__brand=brand, player__player_id=request.player_id, jackpot=instance).first()
         if instance.opt_in_required or instance.contribution_type == JackpotInstance.ContributionType.FIXED
         else None
     )
 
-    # Rules, in the order of SPEC 2.4.1.
+    # Rules, in the order of SPEC 2.4.1. PlayerExcluded comes first after the request's own
+    # check; a player known here by no opt-in is checked by the batch (apply.py, its upsert).
     if request.base_wager < 0:
         raise rejected("NegativeBaseWager", "base_wager must not be negative")
+    if optin is not None and optin.player.excluded_at(clock.now()):
+        raise rejected("PlayerExcluded", f"player {request.player_id} is {optin.player.exclusion_text()}")
     if instance.opt_in_required and not (optin and optin.opted_in):
         raise rejected("OptInRequired", f"player {request.player_id} has not opted in to {instance.pk}")
     if instance.state != JackpotInstance.State.ACTIVE:
         raise rejected("InstanceNotActive", f"instance {instance.pk} is {instance.state}")
-    now = timezone.now()
+    now = clock.now()
     if not in_schedule(instance, now):
         raise rejected("InstanceNotActive", f"instance {instance.pk} is outside its schedule")
     if not in_window(instance, now):
-        raise rejected("OutsideScheduleWindow", f"instance {instance.pk} is closed at {now:%a %H:%M} UTC")
+        raise rejected("OutsideScheduleWindow",
+                       f"instance {instance.pk} is closed at {now.astimezone(instance.zone):%a %H:%M} {instance.time_zone}")
     countries = instance.country_set
     if countries and request.player_country not in countries:
         raise rejected("CountryNotAllowed", f"country {request.player_country} is not allowed")

@@ -73,6 +73,8 @@ def raffle_draw(instance_id, *, now=None, randbelow=secrets.randbelow) -> Raffle
                     tickets=sum(t.ticket_count for t in tickets))
         except IntegrityError:
             return None  # drawn already
+        if not _has_next_period(instance):
+            catalogue.raffle_final_draw(instance=instance, reason=f"raffle ended: period {period} drawn")
         pots = list(Pot.objects.select_for_update().filter(jackpot=instance).order_by("-tier", "pk"))
         remaining = [(t, t.ticket_count) for t in tickets]
         wins, credits = [], []
@@ -82,7 +84,7 @@ def raffle_draw(instance_id, *, now=None, randbelow=secrets.randbelow) -> Raffle
                 continue
             ticket, evidence = weighted_pick(remaining, randbelow)
             remaining = [(t, c) for t, c in remaining if t is not ticket]
-            win = _raffle_win(instance, pot, ticket.player, draw, evidence)
+            win = _raffle_win(instance, pot, ticket.player, draw, evidence, now=now)
             wins.append(win)
             draw.evidence.append({"pot": pot.pot_id, **evidence, "player_id": ticket.player.player_id,
                                   "brand_id": ticket.player.brand.code, "ticket_count": ticket.ticket_count})
@@ -115,7 +117,9 @@ def raffle_draw(instance_id, *, now=None, randbelow=secrets.randbelow) -> Raffle
     return draw
 
 
-def _raffle_win(instance: JackpotInstance, pot: Pot, player, draw: RaffleDraw, evidence: dict) -> Win:
+def _raffle_win(instance: JackpotInstance, pot: Pot, player, draw: RaffleDraw, evidence: dict, *, now) -> Win:
+    # Its scheduled change takes effect with the next generation; a closing prize pays its reserve too.
+    catalogue.pot_next_generation(pot, now=now)
     currency = player.currency or instance.currency_id
     try:
         rates = currency_rates(currency, instance.currency_id, brand=player.brand)
@@ -127,11 +131,15 @@ def _raffle_win(instance: JackpotInstance, pot: Pot, player, draw: RaffleDraw, e
     paid = payout(exact, rates[currency][1])
     seed_used = min(pot.seed_fund, pot.initial_seed)
     withheld = instance.withhold_limit is not None and pot.current_value > instance.withhold_limit
+    proof = {"raffle": evidence}
+    if player.excluded_at(now):  # excluded since earning the tickets: staff decide (SPEC 2.4.7)
+        withheld = True
+        proof["withheld_because"] = f"PlayerExcluded: player {player.player_id} is {player.exclusion_text()}"
     win = Win.objects.create(
         jackpot=instance, pot=pot, player=player, generation=pot.generation, amount_base=pot.current_value,
         amount=paid, payout_remainder=exact - paid, currency=currency, rate=rate, reseed_value=pot.initial_seed,
         seed_used=seed_used, seed_deficit=pot.initial_seed - seed_used, withheld=withheld,
-        status=Win.Status.WITHHELD if withheld else Win.Status.RECORDED, evidence={"raffle": evidence}, draw=draw,
+        status=Win.Status.WITHHELD if withheld else Win.Status.RECORDED, evidence=proof, draw=draw,
     )
     Pot.objects.filter(pk=pot.pk).update(
         current_value=pot.initial_seed, seed_fund=F("seed_fund") - seed_used,
@@ -140,12 +148,16 @@ def _raffle_win(instance: JackpotInstance, pot: Pot, player, draw: RaffleDraw, e
     return win
 
 
+def _has_next_period(instance: JackpotInstance) -> bool:
+    return bool(instance.raffle_recurring and instance.raffle_period_seconds and (
+        not instance.timestamp_end or instance.raffle_period_end < instance.timestamp_end))
+
+
 def _next_period(instance: JackpotInstance, now) -> None:
-    ended = instance.raffle_period_end
-    more = instance.raffle_recurring and instance.raffle_period_seconds and (
-        not instance.timestamp_end or ended < instance.timestamp_end)
-    if more:
-        start = ended
+    if JackpotInstance.objects.filter(pk=instance.pk, state=JackpotInstance.State.TERMINATED).exists():
+        return  # its last prize was won by a raffle retiring (kept running until won)
+    if _has_next_period(instance):
+        start = instance.raffle_period_end
         # A draw that ran late still keeps the rhythm: skip periods that already passed.
         while start + timedelta(seconds=instance.raffle_period_seconds) <= now:
             start += timedelta(seconds=instance.raffle_period_seconds)
@@ -155,8 +167,7 @@ def _next_period(instance: JackpotInstance, now) -> None:
             raffle_period=instance.raffle_period, raffle_period_start=instance.raffle_period_start,
             raffle_period_end=instance.raffle_period_end)
     else:
-        catalogue.instance_set_state(instance=instance, state=JackpotInstance.State.TERMINATED, actor=None,
-                                     reason=f"raffle ended: period {instance.raffle_period} drawn")
+        catalogue.raffle_ended(instance=instance, reason=f"raffle ended: period {instance.raffle_period} drawn")
 
 
 # --- withheld wins ------------------------------------------------------------------------
@@ -186,7 +197,7 @@ def win_approve(*, win: Win, actor, reason: str) -> Win:
         contribution = locked.contribution
         credit = payments.credit_prepare(
             win=locked, contribution=contribution, brand=locked.player.brand, player_ref=locked.player.player_id,
-            token=contribution.token if contribution else "",
+            token="",  # the session token is not kept; Credits after the fact go without one
             gameround_id=contribution.gameround_id if contribution else "",
             metadata_json=contribution.metadata_json if contribution else None)
         if credit is not None:

@@ -118,13 +118,17 @@ def test_a_one_off_raffle_ends_after_its_draw(raffle, brand1, gateway, contribut
     JackpotInstance.objects.filter(pk=raffle.pk).update(raffle_recurring=False)
     tasks.draw_raffles()
     play(gateway, contribution, raffle, "alice", "10", 0)
+    play(gateway, contribution, raffle, "bob", "10", 0)
     end_period(raffle)
 
     tasks.draw_raffles()
 
     raffle.refresh_from_db()
     assert raffle.state == JackpotInstance.State.TERMINATED
-    assert raffle.history.first().history_change_reason == "raffle ended: period 1 drawn"
+    assert raffle.history.first().history_change_reason == "raffle ended: period 1 drawn (every pot won)"
+    # Its prizes were paid and not reseeded: nothing is left in a raffle that has ended.
+    assert {(p.current_value, p.seed_fund) for p in Pot.objects.filter(jackpot=raffle)} == {(D(0), D(0))}
+    assert reconcile_instance(raffle).ok
 
 
 def test_prizes_roll_over_when_fewer_players_than_prizes(raffle, brand1, gateway, contribution):

@@ -50,8 +50,7 @@ def rare_side_bet(side_bet):
 
 @pytest.fixture
 def live(settings):
-    """The production gateway path: contributions on the gateway's thread pool."""
-    settings.GATEWAY_POOLED_THREADS = True
+    """The production gateway path under uvicorn: side bets on threads of their own."""
     with AsgiServer() as server:
         yield server
     # Pool threads keep their connections (the service-account check on the default executor

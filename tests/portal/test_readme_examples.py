@@ -86,8 +86,10 @@ class Shell:
 
 def test_readme_curl_and_websocket_examples_run_as_written():
     curl_blocks = [(i, text) for i, (lang, text) in enumerate(blocks()) if lang == "sh" and "curl" in text]
-    assert len(curl_blocks) == 2  # the contribution, then the WebSocket example's player token
-    (contribute_at, contribute), (socket_at, socket_example) = curl_blocks
+    # the contribution, the WebSocket example (its player token), the public read
+    [(contribute_at, contribute)] = [(i, text) for i, text in curl_blocks if "/jackpots/contribute" in text]
+    [(socket_at, socket_example)] = [(i, text) for i, text in curl_blocks if "-m websockets" in text]
+    [public_read] = [text for _, text in curl_blocks if "Authorization" not in text and "TOKEN" not in text]
     answer_shown = jsonutil.loads(block_after(contribute_at, "json"))
     messages = block_after(socket_at, "json").splitlines()
     assert "-m websockets" in socket_example and MAKE_RUN in contribute and MAKE_RUN in socket_example
@@ -122,6 +124,8 @@ def test_readme_curl_and_websocket_examples_run_as_written():
         shell.type(messages[1])  # PlayerRaffleTicketsRequest
         tickets = next_message(lambda m: m["msg_type"] in ("Message", "Error"))
         assert shell.end() == 0
+        public = subprocess.run(["bash", "-c", public_read.replace(MAKE_RUN, here)], capture_output=True,
+                                text=True, timeout=30, check=True).stdout
 
     # The answer the README shows, apart from what it elides ("…") and the time.
     for field, shown in answer_shown.items():
@@ -135,6 +139,9 @@ def test_readme_curl_and_websocket_examples_run_as_written():
     assert (tickets["msg_name"], tickets["player_id"]) == ("PlayerRaffleTicketListResponse", "player_00001")
     assert [(e["instance_id"], e["ticket_count"]) for e in tickets["data"]["instance_tickets"]] == [
         (RAFFLE_ID, 8), (GAME_RAFFLE_ID, 3)]
+    # The public read, without a token: the brand's live jackpots, no player data.
+    jackpots = jsonutil.loads(public)
+    assert {j["id"] for j in jackpots} >= {MEGA_ID, DEPOSIT_ID} and "player_optin" not in public
 
 
 def test_readme_simulate_example_is_one_command_line():

@@ -14,7 +14,7 @@ from contributions.services import wins
 from portal.errors import DomainError
 from portal.roles import AUDITORS, OPS_STAFF
 from sources import services
-from sources.models import JackpotInstance, Pot, PotAdjustment, ScheduleWindow
+from sources.models import AdjustmentRequest, JackpotInstance, Pot, PotAdjustment, ScheduleWindow
 from tests import factories
 from tests.conftest import body_of
 
@@ -97,14 +97,18 @@ def test_pause_resume_terminate_with_reasons_in_history(jackpot, operator, staff
     paused = gateway.contribute(contribution(instance_id=str(jackpot.pk)))
     ops.post(url, {"action": "resume", "_selected_action": [jackpot.pk], "apply": "yes", "reason": "all clear"})
     resumed = gateway.contribute(contribution(instance_id=str(jackpot.pk)))
-    ops.post(url, {"action": "terminate", "_selected_action": [jackpot.pk], "apply": "yes", "reason": "season over"})
+    # Its pots hold money: terminated with a disposition of it (here, a transfer).
+    successor = factories.make_instance(operator=operator, name="Next", pots=[factories.hit_rate_pot("main", share="1")])
+    ops.post(f"{url}{jackpot.pk}/retire/", {"disposition": "transfer", "reason": "season over",
+                                            f"target_{jackpot.pots.get().pk}": successor.pots.get().pk})
     ops.post(url, {"action": "resume", "_selected_action": [jackpot.pk], "apply": "yes", "reason": "oops"})
 
     assert body_of(paused)["message"].startswith("InstanceNotActive") and resumed.status_code == 200
     jackpot.refresh_from_db()
     assert jackpot.state == JackpotInstance.State.TERMINATED  # final
     reasons = [(r.history_user.username, r.history_change_reason) for r in jackpot.history.all()[:3]]
-    assert reasons == [("olga", "season over"), ("olga", "all clear"), ("olga", "suspicious play")]
+    assert reasons == [("olga", "season over (retired: 50.09 EUR transferred to Next / main)"),
+                       ("olga", "all clear"), ("olga", "suspicious play")]
     page = ops.get(f"/admin/sources/jackpotinstance/{jackpot.pk}/history/").content.decode()
     assert "season over" in page and "olga" in page
 
@@ -131,25 +135,34 @@ def test_auditors_cannot_change_state(jackpot, operator, staff_client):
 
 def test_seed_boost_and_adjustment_are_audited_and_reconcile(jackpot, operator, staff_client):
     ops = staff_client("olga", OPS_STAFF, operators=[operator])
+    second = staff_client("bob", OPS_STAFF, operators=[operator])
     pot = Pot.objects.get(jackpot=jackpot)
 
     ops.post("/admin/sources/pot/", {"action": "seed_boost", "_selected_action": [pot.pk], "apply": "yes",
                                      "amount": "25", "reason": "marketing week"})
     ops.post("/admin/sources/pot/", {"action": "adjust_value", "_selected_action": [pot.pk], "apply": "yes",
+                                     "amount": "10", "reason": "goodwill top-up"})
+    ops.post("/admin/sources/pot/", {"action": "adjust_value", "_selected_action": [pot.pk], "apply": "yes",
                                      "amount": "-5.5", "reason": "correct a test contribution"})
     refused = ops.post("/admin/sources/pot/", {"action": "adjust_value", "_selected_action": [pot.pk], "apply": "yes",
                                                "amount": "-1000", "reason": "drain it"}, follow=True)
+    request = AdjustmentRequest.objects.get(status="pending")  # a decrease waits for a second person
+    second.post("/admin/sources/adjustmentrequest/", {"action": "approve", "_selected_action": [request.pk],
+                                                      "apply": "yes", "reason": "checked the round"})
 
     pot.refresh_from_db()
-    assert (pot.current_value, pot.seed_fund) == (D("44.5"), D("25"))
-    assert "cannot go below zero" in refused.content.decode()
+    assert (pot.current_value, pot.seed_fund) == (D("54.5"), D("25"))
+    assert "cannot go below its reset value" in refused.content.decode()
     adjustments = list(PotAdjustment.objects.filter(pot=pot).exclude(kind="initial_seed").order_by("id"))
-    assert [(a.kind, a.value_delta, a.seed_delta, a.reason, a.actor.username) for a in adjustments] == [
-        ("seed_boost", D("0"), D("25"), "marketing week", "olga"),
-        ("adjustment", D("-5.5"), D("0"), "correct a test contribution", "olga"),
+    assert [(a.kind, a.value_delta, a.seed_delta, a.reason, a.actor.username,
+             a.approved_by.username if a.approved_by else None) for a in adjustments] == [
+        ("seed_boost", D("0"), D("25"), "marketing week", "olga", None),
+        ("adjustment", D("10"), D("0"), "goodwill top-up", "olga", None),
+        ("adjustment", D("-5.5"), D("0"), "correct a test contribution", "olga", "bob"),
     ]
     history = [r.history_change_reason for r in pot.history.all()[:2]]
-    assert history == ["value -5.5: correct a test contribution", "seed boost +25: marketing week"]
+    assert history[0] == "value -5.5: correct a test contribution (asked by olga, approved by bob: checked the round)"
+    assert history[1].startswith("decrease of 5.5 asked for (request #")
     assert reconcile_instance(jackpot).ok
 
 

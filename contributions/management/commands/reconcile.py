@@ -25,6 +25,8 @@ class Command(BaseCommand):
                 f"{report.contributions} contributions, {report.contributed:f} {instance.currency_id} in = "
                 f"{report.to_pots:f} pots + {report.to_seed_funds:f} seed funds + {report.to_house:f} house; "
                 f"{report.won:f} won"
+                + (f"; transferred {report.transferred_out:f} out, {report.transferred_in:f} in"
+                   if report.transferred_out or report.transferred_in else "")
             )
             for pot in report.pots:
                 if not pot.ok:
@@ -41,6 +43,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"      contribution {trace_id}: its Debit {tx_id} is {status}, not standing")
             for tx_id, status in report.debits_without_contribution:
                 self.stdout.write(f"      Debit {tx_id} is {status} without a contribution")
+            for transfer_id in report.unpaired_transfers:
+                self.stdout.write(f"      transfer {transfer_id}: its two ledger rows do not pair up")
             failures += not report.ok
         if failures:
             raise CommandError(f"{failures} of {total} instances do not reconcile.")

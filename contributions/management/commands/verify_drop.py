@@ -23,10 +23,10 @@ class Command(BaseCommand):
         out(f"    {check['published']}")
         out(f"  revealed: value {check['value']}, salt {check['salt']}")
         out(f"  sha256(\"{check['secret_text']}\") = {check['recomputed']}")
-        out(f"  reached by {check['crossing']}: {check['where']}")
+        out(f"  won by {check['crossing']}: {check['where']}")
         if not check["matches"]:
             raise CommandError("MISMATCH: the revealed value does not hash to the published commitment.")
         if not check["consistent"]:
-            raise CommandError("INCONSISTENT: the winning contribution is not the one that reached the committed point.")
-        out(self.style.SUCCESS(f"VERIFIED: the drop was fixed in advance, and {check['crossing']}, the one that "
-                               "reached the committed point, is the one that won."))
+            raise CommandError(f"INCONSISTENT: the winning contribution is not {check['rule']}.")
+        out(self.style.SUCCESS(f"VERIFIED: the drop was fixed in advance, and {check['crossing']}, "
+                               f"{check['rule']}, is the one that won."))

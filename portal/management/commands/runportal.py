@@ -39,6 +39,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Reference wallet on {wallet.url} (demo players, see run_reference_wallet).")
         mode = "embedded (SQLite/in-process)" if embedded else f"{settings.TASK_MODE} tasks"
         self.stdout.write(self.style.SUCCESS(f"Portal on http://{host}:{port}/ ({mode}). Ctrl-C stops it."))
+        if settings.DEMO_MODE:
+            self.stdout.write(f"Demo casino (the lobby widget): http://{host}:{port}/demo/casino/")
         uvicorn.run(
             "portal.asgi:application", host=host, port=port, workers=workers, lifespan="off",
             log_level="info", proxy_headers=True,

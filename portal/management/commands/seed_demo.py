@@ -63,6 +63,7 @@ STAFF = [
     ("auditor", "auditor-demo-pass", AUDITORS, "all"),
 ]
 SERVICE = ("demo-service", "demo-service-pass")
+CONFIG_SERVICE = ("demo-config", "demo-config-pass")  # may use the configuration API (/v1/config/)
 DEMO_WALLET_PORT = 8201
 EGYPTIAN_GAMES = [("pragmatic", "book-of-dead", "Book of Dead"), ("pragmatic", "pyramid-king", "Pyramid King"),
                   ("netent", "cleopatra-gold", "Cleopatra Gold"), ("netent", "sphinx-wild", "Sphinx Wild")]
@@ -106,6 +107,8 @@ class Command(BaseCommand):
             sources = self.sources(operator)
             instances = self.instances(operator, brand1, brand2, sources)
             service_account_save(operator=operator, username=SERVICE[0], password=SERVICE[1])
+            service_account_save(operator=operator, username=CONFIG_SERVICE[0], password=CONFIG_SERVICE[1],
+                                 can_configure=True)
             # brand1 pays side bets through the reference wallet (`runportal --demo-wallet`);
             # brand2 has no wallet and records side bets without debiting anyone.
             WalletConfig.objects.update_or_create(
@@ -258,6 +261,8 @@ class Command(BaseCommand):
         out(f"\n  Portal        {host}/           (staff pages)")
         out(f"  Admin         {host}/admin/")
         out(f"  API docs      {host}/docs       (OpenAPI: {host}/openapi.json)")
+        out(f"  WebSocket API {host}/docs/websockets/ (AsyncAPI: {host}/asyncapi.json)")
+        out(f"  Demo casino   {host}/demo/casino/ (the lobby widget; demo mode: make run, or PORTAL_DEMO=1)")
         out(f"  Health        {host}/health")
         out(f"  WebSockets    {ws}/v1/events/thrilltech/brand1?token=<player token>&currency=EUR")
         out(f"                {ws}/v1/events/service?token=<service token>")
@@ -265,6 +270,8 @@ class Command(BaseCommand):
         for username, password, role, scope in STAFF:
             out(f"    {username:<11} {password:<18} {role or 'superuser'} (scope: {scope})")
         out(f"\n  Gateway service account: {SERVICE[0]} / {SERVICE[1]} (operator thrilltech)")
+        out(f"  Configuration API account: {CONFIG_SERVICE[0]} / {CONFIG_SERVICE[1]} "
+            "(/v1/config/; try: python docs/config_api_example.py)")
         out(f"  Webhook secret of thrilltech (verifies callbacks): {operator.webhook_secret}")
         out("    (rotate: python manage.py rotate_webhook_secret --operator thrilltech)")
         out(f"  Wallets: brand1 debits side bets and credits wins at the reference wallet "
