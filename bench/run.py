@@ -1,6 +1,6 @@
 """The benchmark: one command, the production stack, load from separate processes.
 
-    python bench/run.py [--seconds 20] [--concurrency 32] [--web-workers 4] [--celery-concurrency 4]
+    python bench/run.py [--seconds 20] [--concurrency 32] [--web-workers 2] [--celery-concurrency 4]
 
 It creates a fresh PostgreSQL database, starts the stack as the README runs it in
 production (uvicorn web processes, a Celery worker and beat on Redis, the reference wallet),
@@ -234,7 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2)  # one per core: each has its database lane
     parser.add_argument("--celery-concurrency", type=int, default=4)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--tick", type=float, default=1.0, help="JackpotUpdate coalescing interval (s).")

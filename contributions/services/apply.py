@@ -352,9 +352,11 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     revealed = [win.commitment.pk for win in wins if win.commitment is not None]
     if revealed:
         DropCommitment.objects.filter(pk__in=revealed).update(revealed_at=now)
-    for pot in pots:
+    for pot in pots:  # one plain UPDATE per pot: bulk_update's CASE per field costs more to build than to send
         pot.updated_at = now
-    Pot.objects.bulk_update(pots, ["current_value", "seed_fund", "seed_deficit", "generation", "updated_at"])
+        Pot.objects.filter(pk=pot.pk).update(current_value=pot.current_value, seed_fund=pot.seed_fund,
+                                             seed_deficit=pot.seed_deficit, generation=pot.generation,
+                                             updated_at=now)
     if tickets is not None:
         tickets.save(now)
     try:

@@ -106,14 +106,18 @@ def _award(instance: JackpotInstance, pot: Pot, commitment: DropCommitment, cont
     exact = ledger(pot.current_value * contribution.rate)
     paid = payout(exact, exponent)
     seed_used = min(pot.seed_fund, pot.initial_seed)
-    withheld = instance.withhold_limit is not None and pot.current_value > instance.withhold_limit
+    over_limit = instance.withhold_limit is not None and pot.current_value > instance.withhold_limit
+    # A player excluded since that contribution does not receive the win (issue 15): withheld.
+    excluded = contribution.player is not None and contribution.player.excluded_at(now)
+    withheld = over_limit or excluded
     win = Win.objects.create(
         contribution=contribution, jackpot=instance, pot=pot, player=contribution.player, generation=pot.generation,
         amount_base=pot.current_value, amount=paid, payout_remainder=exact - paid, currency=contribution.currency,
         rate=contribution.rate, reseed_value=pot.initial_seed, seed_used=seed_used,
         seed_deficit=pot.initial_seed - seed_used, withheld=withheld,
         status=Win.Status.WITHHELD if withheld else Win.Status.RECORDED, commitment=commitment,
-        evidence={"draw": None,
+        evidence={"draw": None, **({"withheld_because": f"PlayerExcluded: player {contribution.player.player_id} is "
+                                                       f"{contribution.player.exclusion_text()}"} if excluded else {}),
                   "deadline": {"rule": RULE, "deadline": commitment.drop_deadline.isoformat(),
                                "settled_at": now.isoformat()},
                   "revealed": {"commitment": commitment.commitment, "secret": commitment.secret_text}},

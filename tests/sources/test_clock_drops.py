@@ -165,6 +165,32 @@ def test_a_contribution_after_the_deadline_settles_the_drop_first(gateway, contr
     assert reconcile_instance(instance).ok
 
 
+def test_a_deadline_win_reaching_a_player_excluded_since_is_withheld(gateway, contribution, currencies, operator,
+                                                                     brand1):
+    """Settled after the fact, the win goes to the last contribution before the deadline; its
+    player self-excluded in between, so the win is recorded but withheld (issue 15)."""
+    from players.models import Player
+    from players.services import player_exclusion_set
+
+    day = date(2025, 7, 15)
+    clock = FixedClock(local(day, 9))
+    with use_clock(clock), use_randomness(Fraction(3, 4)):
+        instance = daily_drop(operator)
+        clock.moment = local(day, 12)
+        assert gateway.contribute(contribution(instance_id=str(instance.pk), gameround_id="noon")).status_code == 200
+        clock.moment = local(day, 15)
+        player_exclusion_set(brand=brand1, player_id="player_00001", exclusion=Player.Exclusion.SELF_EXCLUDED,
+                             until=None, source=Player.ExclusionSource.SERVICE, reason="player asked")
+        clock.moment = local(day, 22, 0, 4)
+        assert tasks.settle_drops() == 1
+
+    win = Win.objects.get()
+    assert win.contribution.gameround_id == "noon"
+    assert (win.withheld, win.status) == (True, Win.Status.WITHHELD)
+    assert win.evidence["withheld_because"].startswith("PlayerExcluded")
+    assert reconcile_instance(instance).ok
+
+
 def test_a_period_nobody_played_ends_without_a_win_and_the_next_one_starts(currencies, operator):
     day = date(2025, 7, 15)
     clock = FixedClock(local(day, 9))
