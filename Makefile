@@ -46,8 +46,10 @@ bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	$(BIN)/python bench/run.py
 
+## Ruff, then the import contracts of pyproject.toml (layers point one way, no import circles).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -93,13 +93,14 @@ def web_pids() -> list[int]:
                   if group == "web (uvicorn)" and processes.get(parent, ("",))[0] == "web (uvicorn)")
 
 
-def sample(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
-    """Start py-spy on one process (None when py-spy is not installed)."""
+def sample(pid: int, seconds: float, out: Path, *, subprocesses: bool = False) -> subprocess.Popen | None:
+    """Start py-spy on one process, or on it and its children (None when py-spy is not installed)."""
     spy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return None
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-                             "--format", "raw", "--full-filenames", "--gil", "--output", str(out)],
+                             "--format", "raw", "--full-filenames", "--gil", "--output", str(out),
+                             *(["--subprocesses"] if subprocesses else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -73,14 +73,16 @@ class Stack:
         self.logs = ROOT / "var" / "bench"
         self.logs.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, command: list[str]) -> None:
+    def start(self, name: str, command: list[str], env: dict | None = None) -> None:
         out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
-        self.processes.append((name, subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
+        self.processes.append((name, subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=out,
                                                       stderr=subprocess.STDOUT, start_new_session=True)))
 
     def up(self) -> None:
         a = self.args
-        self.start("wallet", [PYTHON, "manage.py", "run_reference_wallet", "--port", str(WALLET)])
+        # The wallet is the demo app's, which a production process does not install.
+        self.start("wallet", [PYTHON, "manage.py", "run_reference_wallet", "--port", str(WALLET)],
+                   env={**self.env, "PORTAL_PRODUCTION": "0"})
         self.start("web", [PYTHON, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1",
                            "--port", str(WEB), "--workers", str(a.web_workers), "--no-access-log",
                            "--log-level", "warning", "--lifespan", "off", "--backlog", "4096"])
@@ -285,8 +287,17 @@ def main() -> None:
                                             "PREFIX": "wallet"}, args.seconds)
         log("  " + sync_figures(figures["sync_wallet"]))
 
-        log("async: accepted, then processed until the last webhook")
+        log("async: accepted, then processed until the last webhook (the Celery worker sampled by py-spy)")
+        raw = stack.logs / "worker-profile.raw"
+        raw.unlink(missing_ok=True)
+        spy = cpuprofile.sample(stack.pid("worker"), args.seconds, raw, subprocesses=True)
         figures["async"] = async_run(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"]})
+        if spy is not None:
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        figures["async_profile"] = cpuprofile.summarise(raw)
         a = figures["async"]
         log(f"  accepted {a['per_second']:.0f}/s (p99 {a['p99_us'] / 1000:.1f} ms); processed end to end "
             f"{a['processed_per_second']:.0f}/s ({a['delivered']}/{a['accepted']} webhooks)")
@@ -355,6 +366,9 @@ def where_time_goes(figures: dict) -> list[str]:
         lines += ["", "One web worker under the sync load (py-spy, on-CPU samples by the package of the running "
                       "frame):", ""]
         lines += [f"- {share:.0%} {label}" for label, share in figures["sync_profile"]]
+    if figures.get("async_profile"):
+        lines += ["", "The Celery worker processing the async load (py-spy, its processes together):", ""]
+        lines += [f"- {share:.0%} {label}" for label, share in figures["async_profile"]]
     return [*lines, ""]
 
 

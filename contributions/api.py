@@ -6,8 +6,8 @@ from ninja import Router, Schema
 
 from contributions.gateway import contribution_answer
 from contributions.schemas import ContributionIn
-from portal.api import ErrorOut, json_response
 from portal.auth import AsyncServiceBearer
+from portal.http import ErrorOut, json_response
 
 router = Router(tags=["contributions"], auth=AsyncServiceBearer())
 

@@ -5,8 +5,8 @@ from ninja import Router, Schema
 
 from contributions.schemas import ContributionIn, parse_contribution
 from contributions.services import linked
-from portal.api import ErrorOut, json_response
 from portal.auth import ServiceBearer
+from portal.http import ErrorOut, json_response
 from portal.logs import log_bind
 
 router = Router(tags=["contributions"], auth=ServiceBearer())

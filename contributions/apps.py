@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class ContributionsConfig(AppConfig):
@@ -7,8 +8,7 @@ class ContributionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from django.db.models.signals import post_delete, post_save
-
+        # Models and what imports them load once the registry is ready, not with this module.
         from contributions.models import WalletConfig
         from contributions.wallet import wallet_config_forget
 

@@ -91,7 +91,7 @@ def bearer(scope) -> str:
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
             break
-    raise DomainError("UNAUTHORIZED", "Missing, invalid or expired token", status=401)
+    raise DomainError("UNAUTHORIZED", "Missing, invalid or expired token")
 
 
 def security_headers(scope) -> list[tuple[bytes, bytes]]:
@@ -122,7 +122,7 @@ async def application(scope, receive, send) -> None:
             status, text, code = error.status, jsonutil.dumps(error.as_body()), error.code
         except Exception:
             logger.exception("unexpected error on %s", scope["path"])
-            error = DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500)
+            error = DomainError("SYSTEM_ERROR", "An unexpected error occurred")
             status, text, code = 500, jsonutil.dumps(error.as_body()), error.code
         payload = text.encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),

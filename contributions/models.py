@@ -1,14 +1,17 @@
 """The ledger: contributions, pot increments and wins. Rows are appended, never edited,
 except for a status and the fields that record how that status was reached."""
 
+import hashlib
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from contributions.partitions import month_of
 from players.models import Player
 from portal.models import Brand
 from portal.money import ZERO, MoneyField, RateField
@@ -16,8 +19,6 @@ from sources.models import JackpotInstance, Pot, Source
 
 
 def this_month():
-    from contributions.partitions import month_of
-
     return month_of(timezone.now())
 
 
@@ -38,8 +39,6 @@ class MonthField(models.DateField):
         return name, path, args, kwargs
 
     def pre_save(self, model_instance, add):
-        from contributions.partitions import month_of
-
         if add:  # `of` is declared earlier, so an auto_now_add time is already set
             value = month_of(getattr(model_instance, self.of) or timezone.now())
             setattr(model_instance, self.attname, value)
@@ -315,14 +314,10 @@ class WalletConfig(models.Model):
         return f"wallet of {self.brand}"
 
     def save(self, *args, **kwargs):
-        import hashlib
-
         self.secret_fingerprint = hashlib.sha256(self.secret_key.encode()).hexdigest()[:12]
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         rules = self.error_rules or {}
         if not isinstance(rules, dict):
             raise ValidationError({"error_rules": 'A JSON object keyed "<status>:<CODE>".'})

@@ -24,15 +24,15 @@ from contributions.reports import (
     parse_date,
     pot_meters,
     visible_closes,
-    visible_instances,
     visible_lines,
 )
-from portal.api import ErrorOut, json_response
 from portal.auth import ServiceBearer, ServicePrincipal
 from portal.errors import DomainError, invalid_value
+from portal.http import ErrorOut, json_response
 from portal.money import plain
 from portal.scoping import Scope, operator_scope, scope_for
 from sources.models import Pot
+from sources.selectors import visible_instances
 
 MAX_DAYS = 92  # a quarter per request
 
@@ -157,7 +157,7 @@ def daily_close(request, filters: Query[DailyCloseQuery]):
     if filters.instance_id:
         instance = visible_instances(scope).filter(pk=_uuid(filters.instance_id)).first()
         if instance is None:
-            raise DomainError("INSTANCE_NOT_FOUND", filters.instance_id[:64], status=404)
+            raise DomainError("INSTANCE_NOT_FOUND", filters.instance_id[:64])
     date_from = _date(filters.date, "date")
     if date_from is None:
         latest = (DailyClose.objects.filter(jackpot__in=visible_instances(scope), superseded_at__isnull=True)
@@ -185,7 +185,7 @@ def _uuid(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError as exc:
-        raise DomainError("INSTANCE_NOT_FOUND", text[:64], status=404) from exc
+        raise DomainError("INSTANCE_NOT_FOUND", text[:64]) from exc
 
 
 def meters_document(instance, scope: Scope) -> dict:
@@ -226,7 +226,7 @@ def meters(request, instance_id: str):
     scope = reader_scope(request)
     instance = visible_instances(scope).filter(pk=_uuid(instance_id)).first()
     if instance is None:
-        raise DomainError("INSTANCE_NOT_FOUND", instance_id[:64], status=404)
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id[:64])
     return json_response(meters_document(instance, scope))
 
 
@@ -254,7 +254,7 @@ def hit_audit_report(request, filters: Query[AuditQuery]):
     if filters.instance_id:
         instances = instances.filter(pk=_uuid(filters.instance_id))
         if not instances.exists():
-            raise DomainError("INSTANCE_NOT_FOUND", filters.instance_id[:64], status=404)
+            raise DomainError("INSTANCE_NOT_FOUND", filters.instance_id[:64])
     since, until = day_start(_date(filters.since, "since")), day_start(_date(filters.until, "until"))
     audits = [hit_audit(pot, since=since, until=until) for pot in hit_rate_pots(instances)]
     return json_response({"alpha": settings.HIT_AUDIT_ALPHA, "since": filters.since, "until": filters.until,

@@ -21,7 +21,6 @@ from contributions.reports import (
     parse_date,
     pot_meters,
     visible_closes,
-    visible_instances,
     visible_lines,
 )
 from contributions.services.closing import chain_breaks
@@ -30,6 +29,7 @@ from portal.charts import value_chart
 from portal.money import ZERO, iso_exponent
 from portal.staffviews import POT_ORDER, spreadsheet_text, staff_page
 from sources.models import Pot
+from sources.selectors import visible_instances
 
 CHART_DAYS = 30
 DIMENSIONS = [("brand", "Brand"), ("currency", "Currency"), ("country", "Country"), ("source", "Source")]

@@ -18,12 +18,13 @@ from django.db.models import BigIntegerField, Count, F, FloatField, Max, Min, Q,
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Least
 
-from contributions.models import Contribution, DailyCloseLine, DailyClosePot, Win
+from contributions.models import Contribution, DailyClose, DailyCloseLine, DailyClosePot, Win
 from contributions.selectors import _exact_in_database, _sum, pot_balance, pot_rows
 from portal.money import ZERO, ledger
-from portal.scoping import Scope, filter_by_brand, filter_catalogue
+from portal.scoping import Scope, filter_by_brand
 from sources.mechanics import mechanic_of
 from sources.models import JackpotInstance, Pot
+from sources.selectors import visible_instances
 
 # --- business days ------------------------------------------------------------------------
 
@@ -343,7 +344,7 @@ def hit_probability_test(*, hits: int, draws: int, expected: float, lowest: floa
       sum of p) is at least the true one (the sum of p(1 - p)), so it errs towards not
       flagging: a flag is never an artefact of the approximation.
     """
-    from scipy import stats
+    from scipy import stats  # here: scipy takes a second to import, and only this audit needs it
 
     if draws == 0:
         return "", None
@@ -394,15 +395,9 @@ def hit_rate_pots(instances) -> list[Pot]:
 # --- what a reader may see ----------------------------------------------------------------
 
 
-def visible_instances(scope: Scope):
-    return filter_catalogue(JackpotInstance.objects.all(), scope)
-
-
 def visible_closes(scope: Scope, *, date_from: date, date_to: date, instance=None, current: bool = True):
     """Closes of the instances a reader sees, in a range of business days (the current
     revision of each, unless `current` is False), with their pots."""
-    from contributions.models import DailyClose
-
     closes = DailyClose.objects.filter(jackpot__in=visible_instances(scope), business_date__gte=date_from,
                                        business_date__lte=date_to)
     if current:

@@ -10,8 +10,10 @@ from django.db.models import Count, DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from contributions.models import Contribution, PotIncrement, WalletTransaction, Win
+from contributions.models import ArchivedTotal, Contribution, PotIncrement, WalletTransaction, Win
+from contributions.partitions import add_months
 from portal.money import ZERO, convert, ledger
+from sources.mechanics import commitment_digest, mechanic_of
 from sources.models import JackpotInstance, Pot, PotAdjustment, PotTransfer
 
 ZERO_SUM = Value(ZERO, output_field=DecimalField(max_digits=38, decimal_places=8))
@@ -240,8 +242,6 @@ def drop_verification(win: Win) -> dict | None:
     """Everything needed to check a must-drop win against the commitment published before it:
     recompute SHA-256 of "value:salt" and compare; name the contribution that reached the
     committed point and check it is the one that won (the mechanic's `verify`)."""
-    from sources.mechanics import commitment_digest, mechanic_of
-
     commitment = win.commitment
     if commitment is None:
         return None
@@ -281,9 +281,6 @@ def archived_totals(*, jackpot=None, pot=None, until=None) -> dict:
     """What archived months (`archive_contributions`) carried forward: an instance's processed
     contributions (`jackpot`), one pot's increments (`pot`), or all its pots' (`jackpot` and
     pot="any"); of months ended by `until` (every month if None). Zero before any archive."""
-    from contributions.models import ArchivedTotal
-    from contributions.partitions import add_months
-
     if pot == "any":
         lines = ArchivedTotal.objects.filter(jackpot=jackpot, pot__isnull=False)
     elif pot is not None:

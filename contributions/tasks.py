@@ -1,4 +1,8 @@
-"""Celery tasks: they take ids, load rows and call a service; each is safe to run twice."""
+"""Celery tasks: they take ids, load rows and call a service; each is safe to run twice.
+
+The services that enqueue these tasks (callbacks, wins, drops) import this module, so a task
+imports those services inside its body: that circle is the only one (pyproject.toml's import
+contract names it)."""
 
 import logging
 
@@ -7,8 +11,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from contributions.services import callbacks, payments
-from portal.tasks import dispatch, enqueue
+from contributions.models import DailyClose
+from contributions.partitions import partitions_ensure
+from contributions.services import payments
+from contributions.services.closing import days_close
+from portal.runtime import dispatch, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +23,8 @@ logger = logging.getLogger(__name__)
 @shared_task(name="contributions.process")
 def process_contribution(contribution_id: int) -> int:
     """Process this accepted contribution and a batch of others waiting; returns how many."""
+    from contributions.services import callbacks
+
     return callbacks.contribution_process(contribution_id)
 
 
@@ -23,12 +32,16 @@ def process_contribution(contribution_id: int) -> int:
 def deliver_webhooks() -> int:
     """Send the deliveries that are due, until none is left (a bounded number at a time, and
     of one operator's); returns how many were attempted."""
+    from contributions.services import callbacks
+
     return callbacks.deliveries_send()
 
 
 @shared_task(name="contributions.sweep_webhooks")
 def sweep_webhooks() -> int:
     """Send what is due: retries whose backoff elapsed, and attempts a dead worker abandoned."""
+    from contributions.services import callbacks
+
     due = callbacks.deliveries_due()
     for _ in range(0, len(due), settings.WEBHOOK_BATCH_SIZE):
         dispatch(deliver_webhooks)
@@ -38,6 +51,8 @@ def sweep_webhooks() -> int:
 @shared_task(name="contributions.sweep_accepted")
 def sweep_accepted() -> int:
     """Queue again async contributions accepted but not processed (lost message, killed worker)."""
+    from contributions.services import callbacks
+
     stalled = callbacks.contributions_stalled(older_than_seconds=settings.ASYNC_REQUEUE_AFTER_SECONDS)
     for contribution_id in stalled:
         dispatch(process_contribution, contribution_id)
@@ -79,9 +94,6 @@ def draw_raffles() -> int:
 def close_days() -> int:
     """Close the business days that are over (each once, in order; a bounded number per run,
     so a catch-up never holds the embedded scheduler long); returns how many were closed."""
-    from contributions.models import DailyClose
-    from contributions.services.closing import days_close
-
     steps = days_close(trigger=DailyClose.Trigger.SCHEDULE, limit=settings.DAILY_CLOSE_DAYS_PER_RUN)
     return sum(step.close is not None for step in steps)
 
@@ -105,17 +117,7 @@ def settle_drops() -> int:
 def ensure_partitions() -> list[str]:
     """PostgreSQL: the ledger's monthly partitions exist ahead of time (and stale boundary
     keys are pruned); the names of partitions made."""
-    from contributions.partitions import partitions_ensure
-
     return partitions_ensure(ahead=settings.PARTITIONS_AHEAD_MONTHS)
-
-
-@shared_task(name="sources.follow_schedules")
-def follow_schedules() -> tuple[int, int]:
-    """Instances start and end by their timestamps."""
-    from sources.services import instances_follow_schedule
-
-    return instances_follow_schedule()
 
 
 def enqueue_credit(transaction_id: int) -> None:
@@ -131,6 +133,8 @@ DRAIN_SCHEDULED = "contributions:drain-scheduled"
 def drain_accepted() -> int:
     """Process the waiting async contributions, batch after batch, until none is left; returns
     how many. Several drains may run at once: their batches are disjoint (SKIP LOCKED)."""
+    from contributions.services import callbacks
+
     cache.delete(DRAIN_SCHEDULED)
     total = 0
     while done := callbacks.contribution_process(None):

@@ -1,5 +1,6 @@
-"""Staff pages about money: jackpots and their ledger, contributions, callbacks, wins.
-Also the public drop verification page."""
+"""Staff pages about money: a jackpot's page with its ledger, contributions, callbacks, wins.
+Also the public drop verification page. (The jackpot list and the state and pot-money
+actions are the catalogue's: `sources/views.py`.)"""
 
 import csv
 from datetime import datetime, time, timedelta
@@ -23,7 +24,7 @@ from portal.charts import value_chart
 from portal.errors import DomainError
 from portal.models import Brand
 from portal.money import iso_exponent
-from portal.scoping import filter_by_brand, filter_catalogue
+from portal.scoping import filter_by_brand
 from portal.staffviews import (
     POT_ORDER,
     int_param,
@@ -37,7 +38,7 @@ from portal.staffviews import (
 )
 from sources import services as catalogue
 from sources.models import AdjustmentRequest, JackpotInstance, Pot, PotTransfer, Retirement
-from sources.selectors import current_commitments
+from sources.selectors import current_commitments, instance_state_changes, visible_instances
 
 # --- public -------------------------------------------------------------------------------
 
@@ -63,54 +64,6 @@ def verify_win(request, win_id: int):
 # --- jackpots -----------------------------------------------------------------------------
 
 
-def visible_instances(scope):
-    return filter_catalogue(JackpotInstance.objects.all(), scope)
-
-
-@staff_page
-def instance_list(request, scope):
-    instances = visible_instances(scope).select_related("currency", "operator", "brand").prefetch_related(
-        Prefetch("pots", Pot.objects.order_by(*POT_ORDER)))
-    state = request.GET.get("state", "")
-    if state in JackpotInstance.State.values:
-        instances = instances.filter(state=state)
-    kind = request.GET.get("type", "")
-    if kind in JackpotInstance.Type.values:
-        instances = instances.filter(jackpot_type=kind)
-    if q := request.GET.get("q", "").strip():
-        instances = instances.filter(name__icontains=q)
-    return render(request, "contributions/instance_list.html", {
-        "page": paginate(request, instances.order_by("name")), "states": JackpotInstance.State.values,
-        "types": JackpotInstance.Type.values, "filters": request.GET, "query": querystring_without_page(request),
-    })
-
-
-def state_changes(instance: JackpotInstance, limit: int = 30) -> list[dict]:
-    """History rows where the state changed, newest first, with who and why."""
-    rows = list(instance.history.select_related("history_user").order_by("history_date")
-                .values("state", "history_date", "history_user__username", "history_change_reason"))
-    changes, previous = [], None
-    for row in rows:
-        if row["state"] != previous:
-            changes.append({"state": row["state"], "at": row["history_date"],
-                            "user": row["history_user__username"] or "system",
-                            "reason": row["history_change_reason"] or ("created" if previous is None else "")})
-        previous = row["state"]
-    return list(reversed(changes))[:limit]
-
-
-class StateForm(forms.Form):
-    state = forms.ChoiceField(choices=[(s, s) for s in JackpotInstance.State.values])
-    reason = forms.CharField(min_length=3, max_length=500)
-
-
-class PotMoneyForm(forms.Form):
-    pot = forms.IntegerField()
-    kind = forms.ChoiceField(choices=[("boost", "Seed boost"), ("adjust", "Adjust value")])
-    amount = forms.DecimalField(max_digits=28, decimal_places=8)
-    reason = forms.CharField(min_length=3, max_length=500)
-
-
 @staff_page
 def instance_detail(request, scope, instance_id):
     instance = get_object_or_404(visible_instances(scope).select_related("currency", "operator", "brand"),
@@ -130,7 +83,7 @@ def instance_detail(request, scope, instance_id):
         "pot", "player__brand").order_by("-id")[:20]
     return render(request, "contributions/instance_detail.html", {
         "instance": instance, "pots": [(p, commitments.get(p.pk), charts[p.pk]) for p in pots],
-        "contributions": contributions, "wins": recent_wins, "changes": state_changes(instance),
+        "contributions": contributions, "wins": recent_wins, "changes": instance_state_changes(instance),
         "draws": RaffleDraw.objects.filter(jackpot=instance).order_by("-drawn_at")[:10] if instance.is_raffle else [],
         "raffle_now": raffle_totals(instance, scope) if instance.is_raffle else None,
         "windows": instance.windows.all(), "allowed_brands": instance.allowed_brands.all(),
@@ -154,54 +107,6 @@ def raffle_totals(instance: JackpotInstance, scope) -> dict:
     tickets = filter_by_brand(RaffleTicket.objects.filter(jackpot=instance, period=instance.raffle_period,
                                                           ticket_count__gt=0), scope, "player__brand")
     return tickets.aggregate(tickets=Sum("ticket_count", default=0), players=Count("player_id", distinct=True))
-
-
-@require_POST
-@staff_page
-def instance_state(request, scope, instance_id):
-    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
-    require(request, "sources.change_instance_state")
-    if not scope.owns_operator(instance.operator_id):
-        raise Http404
-    form = StateForm(request.POST)
-    back = reverse("portal:instance", args=[instance.pk])
-    if not form.is_valid():
-        messages.error(request, "Choose a state and give a reason (at least 3 characters).")
-        return redirect(back)
-    return run_service(request, lambda: catalogue.instance_set_state(
-        instance=instance, state=form.cleaned_data["state"], actor=request.user, reason=form.cleaned_data["reason"]),
-        success=f"{instance.name} is now {form.cleaned_data['state']}.", back=back)
-
-
-@require_POST
-@staff_page
-def instance_pot_money(request, scope, instance_id):
-    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
-    require(request, "sources.adjust_pot")
-    if not scope.owns_operator(instance.operator_id):
-        raise Http404
-    form = PotMoneyForm(request.POST)
-    back = reverse("portal:instance", args=[instance.pk])
-    if not form.is_valid():
-        messages.error(request, "Give an amount and a reason (at least 3 characters).")
-        return redirect(back)
-    pot = get_object_or_404(Pot, pk=form.cleaned_data["pot"], jackpot=instance)
-    data = form.cleaned_data
-    if data["kind"] == "boost":
-        call = lambda: catalogue.pot_boost(pot=pot, amount=data["amount"], actor=request.user, reason=data["reason"])  # noqa: E731
-        done = f"Seed fund of {pot.pot_id} boosted by {data['amount']}."
-    else:
-        try:
-            done = catalogue.pot_adjust(pot=pot, delta=data["amount"], actor=request.user, reason=data["reason"])
-        except DomainError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, (
-                f"The decrease of {pot.pot_id} by {-done.value_delta} waits for a second person's approval "
-                f"(request #{done.pk})." if isinstance(done, AdjustmentRequest)
-                else f"Value of {pot.pot_id} adjusted by {data['amount']}."))
-        return redirect(back)
-    return run_service(request, call, success=done, back=back)
 
 
 # --- contributions ------------------------------------------------------------------------
@@ -427,8 +332,6 @@ def win_retry_credit(request, scope, win_id):
     def retry():
         tx = payments.credit_retry(win=win, actor=request.user)
         if tx is None or tx.status != WalletTransaction.Status.SUCCEEDED:
-            from portal.errors import DomainError
-
             raise DomainError("STILL_PENDING", f"The wallet still refuses win {win.pk} "
                               f"({tx.error_code if tx else 'busy'}); it stays pending and is retried automatically.")
 

@@ -32,10 +32,13 @@ from django.conf import settings
 from django.db import connection
 
 from contributions.models import WalletConfig
+from players.auth import NotResponsible
+from players.services import player_exclusion_from_wallet
 from portal import jsonutil, metrics
+from portal.auth import PlayerPrincipal
 from portal.cache import catalogue_seconds, ttl_cached
 from portal.deadline import DeadlineExceeded, deadline_session, hard_deadline
-from portal.errors import DomainError
+from portal.errors import DomainError, RelayedError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class WalletError(Exception):
 
     def as_domain_error(self) -> DomainError:
         """Passed through to the contribution's caller with the wallet's status and code."""
-        return DomainError(self.code, self.message, status=self.status)
+        return RelayedError(self.code, self.message, self.status)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,8 +69,7 @@ def amount_text(amount: Decimal, exponent: int) -> str:
 
 
 def wallet_busy(brand_key: str) -> DomainError:
-    return DomainError("WALLET_UNAVAILABLE", f"Too many calls to the wallet of {brand_key} are in flight; retry",
-                       status=503)
+    return DomainError("WALLET_UNAVAILABLE", f"Too many calls to the wallet of {brand_key} are in flight; retry")
 
 
 class Bulkhead:
@@ -272,9 +274,6 @@ def socket_authenticate(*, brand, token: str, currency: str):
     (PLAYER_AUTHENTICATORS): the wallet's `auth` decides, asked once with a short timeout;
     a refusal is final (SPEC 3). At most `WALLET_AUTH_MAX_PER_BRAND` such calls per brand
     are in flight: more bad tokens than that are refused at once."""
-    from players.auth import NotResponsible
-    from portal.auth import PlayerPrincipal
-
     config = wallet_of(brand)
     if config is None:
         raise NotResponsible
@@ -293,7 +292,6 @@ def socket_authenticate(*, brand, token: str, currency: str):
     if not player_id:
         return None
     # An exclusion the wallet reports is recorded: the socket opens, the player's opt-ins are refused.
-    from players.services import player_exclusion_from_wallet
 
     player_exclusion_from_wallet(brand=brand, player_id=player_id, answer=player)
     return PlayerPrincipal(operator_id=brand.operator_id, brand_code=brand.code, player_id=player_id,

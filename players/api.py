@@ -14,7 +14,6 @@ from players.models import Player
 from players.selectors import optin_states
 from players.services import player_exclusion_set
 from portal import clock
-from portal.api import ErrorOut, json_response
 from portal.auth import (
     PlayerPrincipal,
     ServiceBearer,
@@ -24,6 +23,7 @@ from portal.auth import (
     unauthorized,
 )
 from portal.errors import DomainError, invalid_structure, invalid_value
+from portal.http import ErrorOut, json_response
 from portal.models import Brand
 from portal.public import brand_operator, is_anonymous, public_get
 from portal.selectors import brand_for_operator
@@ -265,9 +265,9 @@ def instance_detail(request, instance_id: str, filters: Query[InstanceQuery]):
         try:
             pk = uuid.UUID(instance_id)
         except ValueError as exc:
-            raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404) from exc
+            raise DomainError("INSTANCE_NOT_FOUND", instance_id) from exc
         instance = instance_queryset().filter(pk=pk, operator_id=principal.operator_id).first()
         if instance is None or (isinstance(principal, PlayerPrincipal)
                                 and principal.brand_code not in instance_brand_codes(instance)):
-            raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+            raise DomainError("INSTANCE_NOT_FOUND", instance_id)
     return json_response(_snapshots_out(request, [instance], viewer)[0])

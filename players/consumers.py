@@ -6,9 +6,9 @@ touch the database only through services and selectors. Every failure of a reque
 `Error` message; the socket stays open.
 """
 
-import asyncio
 import logging
 import time
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -77,9 +77,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         metrics.socket_opened(self)
-        if live._in_memory():
-            live.register_loop(asyncio.get_running_loop())
-            live.ensure_embedded_ticker()
         self.groups_joined = await database_sync_to_async(selectors.socket_groups)(self.principal)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -168,8 +165,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
 
 def _query(scope) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
     raw = parse_qs(scope.get("query_string", b"").decode("utf-8", "replace"))
     return {k: v[0] for k, v in raw.items() if v}
 

@@ -1,6 +1,7 @@
 """Players, their opt-ins and their raffle tickets."""
 
 from django.db import models
+from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.models import Brand
@@ -55,8 +56,6 @@ class Player(models.Model):
 
     def get_absolute_url(self) -> str:
         """The staff player page (the admin's "View on site")."""
-        from django.urls import reverse
-
         return reverse("portal:player", args=[self.pk])
 
     def excluded_at(self, moment) -> bool:

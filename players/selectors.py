@@ -1,11 +1,23 @@
 """Reads about players worth a name: opt-in event data, raffle tickets."""
 
+from django.contrib.auth import get_user_model
+
 from players.models import OptIn, Player, RaffleTicket
+from portal import live
+from portal.auth import PlayerPrincipal, ServicePrincipal
+from portal.clock import epoch_ms
 from portal.errors import DomainError
+from portal.models import Brand, Operator
 from portal.money import plain
+from portal.scoping import scope_for
 from portal.selectors import currency_rates
 from sources.models import JackpotInstance
-from sources.selectors import epoch_ms, fixed_contribution_value
+from sources.selectors import (
+    brand_allowed,
+    fixed_contribution_value,
+    instance_snapshot,
+    live_instances,
+)
 
 
 def effective_contribution_value(optin: OptIn, currency: str):
@@ -78,11 +90,6 @@ def optins_of(player) -> list[OptIn]:
 
 def socket_groups(principal) -> list[str]:
     """The channel-layer groups a socket joins (see portal.live)."""
-    from portal import live
-    from portal.auth import PlayerPrincipal, ServicePrincipal
-    from portal.models import Brand, Operator
-    from portal.scoping import scope_for
-
     if isinstance(principal, PlayerPrincipal):
         return [live.brand_group(principal.operator_id, principal.brand_code),
                 live.player_group(principal.operator_id, principal.brand_code, principal.player_id)]
@@ -99,18 +106,11 @@ def socket_groups(principal) -> list[str]:
 
 
 def _staff_user(principal):
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(pk=principal.user_id, is_active=True).first()
 
 
 def visible_snapshots(principal) -> list[tuple[str, dict]]:
     """(operator, JackpotUpdate data) of every active instance this socket may see."""
-    from portal.auth import PlayerPrincipal, ServicePrincipal
-    from portal.models import Brand
-    from portal.scoping import scope_for
-    from sources.selectors import brand_allowed, instance_snapshot, live_instances
-
     if isinstance(principal, PlayerPrincipal):
         brand = Brand.objects.get(operator_id=principal.operator_id, code=principal.brand_code)
         instances = live_instances(brand=brand)

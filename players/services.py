@@ -1,16 +1,23 @@
 """Writes about players: opt-ins (the one service every socket and page uses)."""
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from players.models import OptIn, Player, RaffleTicket
-from portal import clock
+from players.selectors import active_raffle_tickets, optin_event_data, ticket_count, ticket_entry
+from portal import clock, live
+from portal.auth import PlayerPrincipal, ServicePrincipal, StaffPrincipal, brand_in_scope
 from portal.errors import DomainError, invalid_value
 from portal.models import Brand
 from portal.money import convert, to_currency
+from portal.scoping import scope_for
 from portal.selectors import currency_rates
 from sources.models import InstanceCurrencyLimit, JackpotInstance
 from sources.selectors import brand_allowed, in_schedule, instance_retiring
@@ -93,8 +100,6 @@ def exclusion_in_wallet_answer(answer: dict) -> tuple[str, datetime | None] | No
     true` or a `self_excluded` segment (optionally with `excluded_until`), or a future
     `cool_off_until` (ISO 8601). The standard answer carries `segments`; the two fields are
     the extension the reference wallet speaks. None: nothing said (a wallet never lifts one)."""
-    from django.utils.dateparse import parse_datetime
-
     def moment(value) -> datetime | None:
         try:
             parsed = parse_datetime(str(value)) if value else None
@@ -128,8 +133,7 @@ def player_exclusion_from_wallet(*, brand: Brand, player_id: str, answer: dict) 
 
 
 def player_excluded_error(player: Player) -> DomainError:
-    return DomainError("FORBIDDEN", f"PlayerExcluded: player {player.player_id} is {player.exclusion_text()}",
-                       status=403)
+    return DomainError("FORBIDDEN", f"PlayerExcluded: player {player.player_id} is {player.exclusion_text()}")
 
 
 def shown(amount: Decimal, exponent: int) -> str:
@@ -156,12 +160,12 @@ def optin_set(
     staff user acting (written to the opt-in's History), or None for the player/service.
     """
     if not brand_allowed(instance, brand):
-        raise DomainError("FORBIDDEN", f"Instance {instance.pk} does not accept brand {brand.key}", status=403)
+        raise DomainError("FORBIDDEN", f"Instance {instance.pk} does not accept brand {brand.key}")
     if opt_in and (instance.state != JackpotInstance.State.ACTIVE or not in_schedule(instance, timezone.now())):
-        raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is {instance.state}", status=400)
+        raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is {instance.state}")
     if opt_in and instance_retiring(instance):
         raise DomainError("INSTANCE_NOT_ACTIVE", f"Instance {instance.pk} is retiring: it runs until its pots are "
-                                                 "won and takes no new opt-ins (opting out still works)", status=400)
+                                                 "won and takes no new opt-ins (opting out still works)")
 
     with transaction.atomic():
         player = player_get_or_create(brand=brand, player_id=player_id, country=country, currency=currency or "")
@@ -204,32 +208,25 @@ def acting_brand(principal, brand_key: str, player_id: str, *, permission: str) 
     A player acts only for itself and its brand; a service for its operator's brands; a
     staff user for the brands of their scope, with the permission, re-read per request.
     """
-    from django.contrib.auth import get_user_model
-
-    from portal.auth import PlayerPrincipal, ServicePrincipal, StaffPrincipal, brand_in_scope
-    from portal.scoping import scope_for
-
     if isinstance(principal, PlayerPrincipal):
         if brand_key != principal.brand_key or player_id != principal.player_id:
-            raise DomainError("FORBIDDEN", "A player socket acts only for its own player", status=403)
+            raise DomainError("FORBIDDEN", "A player socket acts only for its own player")
         return brand_in_scope(principal, brand_key), None
     if isinstance(principal, ServicePrincipal):
         return brand_in_scope(principal, brand_key), None
     if isinstance(principal, StaffPrincipal):
         user = get_user_model().objects.filter(pk=principal.user_id, is_active=True, is_staff=True).first()
         if user is None or not user.has_perm(permission):
-            raise DomainError("FORBIDDEN", "You do not have permission to do this", status=403)
+            raise DomainError("FORBIDDEN", "You do not have permission to do this")
         operator_id, _, code = brand_key.partition(":")
         brand = Brand.objects.filter(operator_id=operator_id, code=code).first()
         if brand is None or not scope_for(user).sees_brand(brand.pk):
-            raise DomainError("FORBIDDEN", f"Brand {brand_key} is outside your scope", status=403)
+            raise DomainError("FORBIDDEN", f"Brand {brand_key} is outside your scope")
         return brand, user
-    raise DomainError("FORBIDDEN", "Unknown caller", status=403)
+    raise DomainError("FORBIDDEN", "Unknown caller")
 
 
 def instance_for(brand: Brand, instance_id: str) -> JackpotInstance:
-    import uuid
-
     try:
         pk = uuid.UUID(instance_id)
     except ValueError as exc:
@@ -243,11 +240,6 @@ def instance_for(brand: Brand, instance_id: str) -> JackpotInstance:
 def optin_request(*, principal, request, origin: str | None = None) -> dict:
     """PlayerOptInRequest -> the OptInEvent envelope for the requester; the event also goes to
     the player's other sockets and to service and staff subscribers (after commit)."""
-    from django.db import DatabaseError
-
-    from players.selectors import optin_event_data
-    from portal import live
-
     brand, actor = acting_brand(principal, request.brand_id, request.player_id, permission="players.change_optin")
     instance = instance_for(brand, request.instance_id)
     currency = getattr(principal, "currency", "") or None
@@ -272,9 +264,6 @@ def optin_request(*, principal, request, origin: str | None = None) -> dict:
 def tickets_request(*, principal, request) -> dict:
     """PlayerRaffleTicketsRequest -> PlayerRaffleTicketResponse (one raffle) or
     PlayerRaffleTicketListResponse (every active raffle where the player has tickets)."""
-    from players.selectors import active_raffle_tickets, ticket_count, ticket_entry
-    from portal import live
-
     brand, _ = acting_brand(principal, request.brand_id, request.player_id, permission="players.view_raffleticket")
     if request.instance_id is not None:
         instance = instance_for(brand, request.instance_id)
@@ -315,6 +304,23 @@ def players_touch(entries) -> dict[tuple[int, str], Player]:
             stored = known[(p.brand_id, p.player_id)]
             p.pk, p.exclusion, p.excluded_until = stored.pk, stored.exclusion, stored.excluded_until
     return rows
+
+
+def players_ensure(entries) -> dict[tuple[int, str], int]:
+    """The batch's players made if new, existing ones left as they are (no row lock: an accepted
+    async contribution must not wait for a worker's batch that holds its player); {(brand pk,
+    player id): player pk}. Processing refreshes them (`players_touch`)."""
+    now = timezone.now()
+    rows = {}
+    for brand, request in entries:
+        rows[(brand.pk, request.player_id)] = Player(
+            brand=brand, player_id=request.player_id, country=request.player_country, currency=request.currency,
+            created_at=now, last_seen_at=now)
+    Player.objects.bulk_create(sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id)), ignore_conflicts=True)
+    match = Q()
+    for brand_pk, player_id in rows:
+        match |= Q(brand_id=brand_pk, player_id=player_id)
+    return {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(match).only("pk", "brand_id", "player_id")}
 
 
 class TicketBook:

@@ -3,7 +3,10 @@ same PlayerOptInRequest / PlayerRaffleTicketsRequest an operator's front end sen
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
+from players.asyncapi import document, reference
 from players.models import Player
 from players.selectors import optin_event_data, optins_of
 from portal import clock
@@ -57,17 +60,12 @@ def player_detail(request, scope, player_pk):
 
 def _code(text: str):
     """The document's `code` spans as <code> (the text escaped first)."""
-    from django.utils.html import escape
-    from django.utils.safestring import mark_safe
-
     parts = escape(text).split("`")
     return mark_safe("".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts)))
 
 
 def websocket_docs(request):
     """The WebSocket API's AsyncAPI document as a page (public, as /docs is)."""
-    from players.asyncapi import document, reference
-
     ref = reference(document(host=request.get_host(), secure=request.is_secure()))
     ref["description"] = _code(ref["info"]["description"])
     for item in ref["channels"] + ref["messages"]:

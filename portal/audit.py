@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from portal.models import Brand, Operator
 from portal.scoping import Scope, filter_by_brand, filter_by_operator, filter_catalogue
+from sources.models import PotAdjustment
 
 COLUMNS = ("a_source", "a_id", "a_when", "a_user", "a_action", "a_reason", "a_object", "a_operator", "a_brand",
            "a_kind")
@@ -61,8 +62,6 @@ class Kind:
 
 
 def _kinds() -> list[Kind]:
-    from sources.models import PotAdjustment
-
     kinds = []
     for model in apps.get_models():
         if not hasattr(model._meta, "simple_history_manager_attribute"):
@@ -254,8 +253,6 @@ def _changes(kind: Kind, ids: list[int]) -> dict[int, list[str]]:
 
 
 def _adjustments(ids: list[int]) -> dict[int, list[str]]:
-    from sources.models import PotAdjustment
-
     related = ["pot__jackpot"] + [f for f in ("approved_by",) if hasattr(PotAdjustment, f)]
     described = {}
     for row in PotAdjustment.objects.filter(pk__in=ids).select_related(*related):

@@ -60,11 +60,11 @@ class StaffPrincipal:
 
 
 def unauthorized(message: str = "Missing, invalid or expired token") -> DomainError:
-    return DomainError("UNAUTHORIZED", message, status=401)
+    return DomainError("UNAUTHORIZED", message)
 
 
 def forbidden(message: str) -> DomainError:
-    return DomainError("FORBIDDEN", message, status=403)
+    return DomainError("FORBIDDEN", message)
 
 
 def service_authenticate(*, username: str, password: str) -> str:
@@ -166,7 +166,7 @@ def _account_mark(account_id: int) -> str:
 def _service_account_saved(sender, instance: ServiceAccount, **kwargs) -> None:
     """A saved account (new password, deactivated) is re-read at once by this process; other
     processes re-read it within ACTIVE_CACHE_SECONDS."""
-    _account_marks.values.pop(instance.pk, None)
+    _account_marks.forget(instance.pk)
 
 
 def player_token_issue(*, brand: Brand, player_id: str) -> str:
@@ -193,7 +193,7 @@ def brand_in_scope(principal: ServicePrincipal | PlayerPrincipal, brand_key: str
         raise forbidden(f"A player of {principal.brand_key} cannot act for brand {brand_key}")
     brand = Brand.objects.filter(operator_id=operator_id, code=brand_code, enabled=True).first()
     if brand is None:
-        raise DomainError("UNSUPPORTED_BRAND", f"Unknown or disabled brand {brand_key}", status=400)
+        raise DomainError("UNSUPPORTED_BRAND", f"Unknown or disabled brand {brand_key}")
     return brand
 
 

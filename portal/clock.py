@@ -7,7 +7,7 @@ decides draws). The clock is process-wide, so a test's server threads see it too
 """
 
 import contextlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from django.utils import timezone
@@ -45,6 +45,15 @@ _clock: Clock = SystemClock()
 
 def now() -> datetime:
     return _clock.now()
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """Milliseconds since 1970 (floor), exact: no float in between. None stays None (an open
+    start or end). The one conversion of the API's timestamps."""
+    return None if moment is None else (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 @contextlib.contextmanager

@@ -14,22 +14,25 @@ Every name carries the operator, so no socket hears another operator's events.
 
 Sockets filter by their own subscriptions. JackpotUpdate is coalesced: the first change of
 an instance in an interval is announced at once; later changes in the interval only mark it
-dirty, and `publish_jackpot_updates` (Celery beat every interval, or a task on the ASGI
-server's loop in embedded mode) sends one snapshot per dirty instance. An update whose values
+dirty, and `publish_jackpot_updates` (the periodic table's "jackpot-updates": Celery beat, or
+the embedded runtime's scheduler) sends one snapshot per dirty instance. An update whose values
 and status equal the last one sent for the instance is not sent again.
 """
 
-import asyncio
 import hashlib
 import json
 import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
+
+from portal import jsonutil, runtime
+from portal.clock import epoch_ms
 
 logger = logging.getLogger(__name__)
 
@@ -69,36 +72,16 @@ def staff_brand_group(operator_id: str, brand_code: str) -> str:
     return group_name("staffbrand", operator_id, brand_code)
 
 
-def epoch_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def envelope(*, msg_type: str, msg_name: str, operator_id: str | None, brand_id: str | None,
              player_id: str | None, data: dict) -> dict:
     """The server message of SPEC 3 (brand_id is the bare brand)."""
     return {
         "msg_type": msg_type, "source": SOURCE, "msg_name": msg_name, "operator_id": operator_id,
-        "brand_id": brand_id, "player_id": player_id, "data": data, "timestamp": epoch_ms(),
+        "brand_id": brand_id, "player_id": player_id, "data": data, "timestamp": epoch_ms(timezone.now()),
     }
 
 
 # --- sending ------------------------------------------------------------------------------
-
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def register_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """The in-memory channel layer lives on the ASGI server's loop; sends from other threads
-    (the embedded task pool) are handed to that loop instead of a loop of their own."""
-    global _loop
-    with _loop_lock:
-        _loop = loop
-
-
-def _in_memory() -> bool:
-    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
-
 
 def send(groups: list[str], message: dict) -> None:
     """Send one event to several groups, from sync code anywhere (views, tasks, workers)."""
@@ -112,23 +95,7 @@ def send(groups: list[str], message: dict) -> None:
             await layer.group_send(group, payload)
 
     try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    try:
-        if _in_memory():
-            loop = _loop
-            if loop is None or loop.is_closed():
-                return  # no socket ever connected to this process: nobody to tell
-            if running is loop:
-                loop.create_task(fan_out())
-            else:
-                asyncio.run_coroutine_threadsafe(fan_out(), loop)
-            return
-        if running is not None:
-            running.create_task(fan_out())  # called from async code: schedule, do not block the loop
-            return
-        async_to_sync(fan_out)()
+        runtime.channel_send(fan_out)
     except Exception:  # noqa: BLE001 - live events never break the business change that caused them
         logger.exception("could not publish %s", message.get("msg_name"))
 
@@ -137,8 +104,6 @@ def event(msg_name: str, *, operator_id: str, brand_id: str | None, player_id: s
           origin: str | None = None) -> dict:
     """A group message: the envelope, encoded once as JSON text (exact decimals survive any
     channel layer), plus who caused it (that socket already got a reply)."""
-    from portal import jsonutil
-
     body = envelope(msg_type="Event", msg_name=msg_name, operator_id=operator_id, brand_id=brand_id,
                     player_id=player_id, data=data)
     return {"msg_name": msg_name, "text": jsonutil.dumps(body), "origin": origin}
@@ -195,19 +160,6 @@ _dirty_local: set[str] = set()
 _dirty_lock = threading.Lock()
 
 
-_client = None
-
-
-def _redis():
-    """One client (and its connection pool) per process."""
-    global _client
-    if _client is None:
-        import redis
-
-        _client = redis.Redis.from_url(settings.REDIS_URL)
-    return _client
-
-
 _recent_local: dict[str, float] = {}
 
 
@@ -218,8 +170,8 @@ def instance_changed(instance_id) -> None:
     key = str(instance_id)
     interval = settings.JACKPOT_UPDATE_INTERVAL_SECONDS
     try:
-        if settings.REDIS_URL:
-            client = _redis()
+        client = runtime.redis()  # the marks are shared by every process; embedded: this one's
+        if client is not None:
             first = client.set(f"live:recent:{key}", 1, nx=True, px=max(1, int(interval * 1000)))
             if not first:
                 client.sadd(DIRTY_KEY, key)
@@ -238,8 +190,8 @@ def instance_changed(instance_id) -> None:
 
 
 def take_dirty() -> list[str]:
-    if settings.REDIS_URL:
-        client = _redis()
+    client = runtime.redis()
+    if client is not None:
         with client.pipeline() as pipe:
             pipe.smembers(DIRTY_KEY)
             pipe.delete(DIRTY_KEY)
@@ -266,24 +218,35 @@ def _news(instance_id: str, snapshot: dict) -> bool:
     or status, not `last_updated` alone (a fixed pot's value stays put while it is played).
     Marked dirty is not enough: the leading-edge update may already have carried the change.
     The last digest is swapped atomically (in Redis across processes): one sender per change."""
-    from portal import jsonutil
-
     news = {key: value for key, value in snapshot.items() if key != "last_updated"}
     digest = hashlib.sha256(jsonutil.dumps(news).encode()).hexdigest()
-    if settings.REDIS_URL:
-        previous = _redis().set(f"live:sent:{instance_id}", digest, ex=SENT_TTL_SECONDS, get=True)
+    client = runtime.redis()
+    if client is not None:
+        previous = client.set(f"live:sent:{instance_id}", digest, ex=SENT_TTL_SECONDS, get=True)
         return previous is None or previous.decode() != digest
     with _dirty_lock:
         previous, _sent_local[instance_id] = _sent_local.get(instance_id), digest
     return previous != digest
 
 
+# (operator, brand codes, snapshot) of each instance id given: what a JackpotUpdate needs.
+Audiences = Callable[[list[str]], Iterable[tuple[str, list[str], dict]]]
+_audiences: Audiences | None = None
+
+
+def audiences_register(reader: Audiences) -> None:
+    """The catalogue says how to read instances' snapshots (sources/apps.py, at start): this
+    module imports no app."""
+    global _audiences
+    _audiences = reader
+
+
 def publish_instances(ids: list[str]) -> int:
     """Send the JackpotUpdate of each instance whose snapshot is news. Returns how many."""
-    from sources.selectors import jackpot_update_audiences
-
+    if _audiences is None:
+        raise RuntimeError("no snapshot reader registered: is the sources app installed?")
     sent = 0
-    for operator_id, brand_codes, snapshot in jackpot_update_audiences(ids):
+    for operator_id, brand_codes, snapshot in _audiences(ids):
         if not _news(snapshot["id"], snapshot):
             continue
         sent += 1
@@ -294,30 +257,3 @@ def publish_instances(ids: list[str]) -> int:
             send([brand_group(operator_id, code), staff_brand_group(operator_id, code)],
                  event("JackpotUpdate", operator_id=operator_id, brand_id=code, player_id=None, data=snapshot))
     return sent
-
-
-async def embedded_ticker() -> None:
-    """Embedded mode (no Redis, no beat): publish coalesced updates from the server's loop."""
-    from channels.db import database_sync_to_async
-
-    interval = settings.JACKPOT_UPDATE_INTERVAL_SECONDS
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await database_sync_to_async(publish_jackpot_updates)()
-        except Exception:  # noqa: BLE001
-            logger.exception("jackpot update tick failed")
-
-
-_ticker: asyncio.Task | None = None
-
-
-def ensure_embedded_ticker() -> None:
-    """Start the in-loop ticker once, from a consumer, when there is no Celery beat."""
-    global _ticker
-    if settings.TASK_MODE != "thread":
-        return
-    loop = asyncio.get_running_loop()
-    register_loop(loop)
-    if _ticker is None or _ticker.done():
-        _ticker = loop.create_task(embedded_ticker())

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from celery.signals import task_postrun, task_prerun
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
@@ -78,9 +79,12 @@ class ContextFilter(logging.Filter):
 class ClientErrorsAtInfo(logging.Filter):
     """On `django.request`: a 4xx (a 404 for a path nobody serves, a refused form) is the
     client's doing, not something a person must look at, so it goes out at INFO instead of
-    Django's WARNING. 5xx stay errors. (The API logs its refusals itself, with their code.)"""
+    Django's WARNING. 5xx stay errors. The API logs its refusals itself, with their code
+    (`portal.http.error_response` marks the request): Django's line for those is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(getattr(record, "request", None), "refusal_logged", False):
+            return False
         if record.levelno == logging.WARNING and 400 <= getattr(record, "status_code", 0) < 500:
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
         return True
@@ -103,8 +107,6 @@ def text_formatter() -> logging.Formatter:
 def _task_scopes() -> None:
     """Each Celery task (worker, embedded pool, inline) runs in a scope of its own, so what one
     task binds never leaks into the next one run by the same thread."""
-    from celery.signals import task_postrun, task_prerun
-
     tokens: dict[str, object] = {}
 
     @task_prerun.connect(weak=False)

@@ -240,9 +240,8 @@ def contribution_answered(*, path: str, status: int, code: str, replayed: bool, 
 def gateway_metrics(get_response):
     """Opens the log scope of each request, and counts and times contribution requests.
 
-    The outermost middleware of both stacks (MIDDLEWARE, and the gateway's lean chain in
-    `portal.asgi`): the latency is the whole of Django's handling, and everything logged
-    while answering carries the request's context.
+    The outermost middleware (MIDDLEWARE): the latency is the whole of Django's handling, and
+    everything logged while answering carries the request's context.
     """
 
     def counted(request) -> bool:

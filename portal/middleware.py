@@ -6,26 +6,25 @@ from django.utils.decorators import sync_and_async_middleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
+def _not_static(request) -> None:
+    return None
+
+
 @sync_and_async_middleware
 def static_files(get_response):
     """WhiteNoise for /static/, without making the chain sync.
 
     WhiteNoise's middleware is sync-only; under ASGI that makes Django wrap everything
     inside it in async_to_sync -- a new event loop and two thread hops on every request,
-    static or not. Here WhiteNoise only looks at static paths (an in-memory lookup) and every
-    other request goes straight on, sync or async as the chain is.
+    static or not. Here WhiteNoise's own middleware answers the static paths, called the way
+    Django calls any middleware (public API only): its next step answers None ("not one of
+    mine"), and every other request goes straight on, sync or async as the chain is.
     """
-    whitenoise = WhiteNoiseMiddleware(get_response)
+    whitenoise = WhiteNoiseMiddleware(_not_static)
     prefix = "/" + settings.STATIC_URL.lstrip("/")
 
     def static_response(request):
-        if not request.path_info.startswith(prefix):
-            return None
-        if whitenoise.autorefresh:
-            static_file = whitenoise.find_file(request.path_info)
-        else:
-            static_file = whitenoise.files.get(request.path_info)
-        return whitenoise.serve(static_file, request) if static_file is not None else None
+        return whitenoise(request) if request.path_info.startswith(prefix) else None
 
     if iscoroutinefunction(get_response):
 
@@ -36,20 +35,5 @@ def static_files(get_response):
 
         def middleware(request):
             return static_response(request) or get_response(request)
-
-    return middleware
-
-
-def api_headers(get_response):
-    """The headers SecurityMiddleware would add to a JSON answer, without a thread hop."""
-
-    async def middleware(request):
-        response = await get_response(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
-        hsts = getattr(settings, "SECURE_HSTS_SECONDS", 0)
-        if hsts and request.is_secure():
-            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains; preload")
-        return response
 
     return middleware

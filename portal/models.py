@@ -2,6 +2,7 @@
 
 import base64
 import secrets
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -51,6 +52,10 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+# After a secret rotation the previous secret keeps signing for this long.
+WEBHOOK_SECRET_GRACE = timedelta(hours=24)
+
+
 class Operator(models.Model):
     id = models.CharField(primary_key=True, max_length=64, validators=[slug_validator])
     name = models.CharField(max_length=200)
@@ -76,6 +81,15 @@ class Operator(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets that sign a webhook sent at `now`: the current one, and the previous one
+        during a rotation's grace period."""
+        signing = [self.webhook_secret]
+        if self.webhook_secret_previous and self.webhook_secret_rotated_at and (
+                now - self.webhook_secret_rotated_at < WEBHOOK_SECRET_GRACE):
+            signing.append(self.webhook_secret_previous)
+        return signing
 
 
 class Brand(models.Model):

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from contributions.models import Contribution, WalletTransaction, WebhookDelivery
 from portal import metrics
 from portal.scoping import scope_for
 
@@ -30,8 +31,6 @@ class BacklogCollector(Collector):
     it is counted once). Each query reads an index made for its rows (see the models)."""
 
     def collect(self):
-        from contributions.models import Contribution, WalletTransaction, WebhookDelivery
-
         now = timezone.now()
         deliveries = GaugeMetricFamily(
             "jackpot_webhook_deliveries_open", "Webhook deliveries not delivered yet, by operator and status.",

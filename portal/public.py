@@ -16,8 +16,8 @@ OPTIONS one for CORS preflights) wrapped, outermost first, in:
    an `ETag`, and `304 Not Modified` for a matching `If-None-Match`.
 
 All of it happens inside the operation rather than in middleware, so the same code runs
-under the gateway's lean handler (portal/asgi.py), the full middleware stack and the test
-client, and the origin lookup (ORM) runs on the view's thread, never on the event loop.
+under the ASGI server, the in-process ASGI client and the test client, and the origin lookup
+(ORM) runs on the view's thread, never on the event loop.
 """
 
 from dataclasses import dataclass
@@ -132,7 +132,7 @@ def _origin_allowed(sender, request: HttpRequest, **kwargs) -> bool:
 @receiver(post_save, sender=Operator, dispatch_uid="portal.public.operator_saved")
 def _operator_saved(sender, instance: Operator, **kwargs) -> None:
     """New origins count at once in this process; others re-read within CATALOGUE_CACHE_SECONDS."""
-    _origins.values.clear()
+    _origins.clear()
 
 
 # --- rate limit, caching ------------------------------------------------------------------
@@ -160,8 +160,8 @@ def rate_limited(request: HttpRequest) -> HttpResponse | None:
     retry = max(1, usage["time_left"])
     error = DomainError(
         "RATE_LIMITED", f"Too many requests from this address: the public reads allow "
-        f"{_rate_text(settings.PUBLIC_READ_RATE)}; try again in {retry} s", status=429)
-    response = HttpResponse(jsonutil.dumps(error.as_body()), status=429, content_type="application/json")
+        f"{_rate_text(settings.PUBLIC_READ_RATE)}; try again in {retry} s")
+    response = HttpResponse(jsonutil.dumps(error.as_body()), status=error.status, content_type="application/json")
     response["Retry-After"] = str(retry)
     return response
 

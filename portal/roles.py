@@ -1,6 +1,7 @@
 """Staff roles as Django groups (SPEC 6). Created and kept in sync after every migrate."""
 
 from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS
 
 VIEW_ALL = "view"  # every view_* permission of the project's apps
@@ -37,8 +38,6 @@ ROLES: dict[str, list[str]] = {
 
 def roles_sync(apps, schema_editor=None, *, using: str | None = None) -> None:
     """Create the groups and give each exactly its permissions (safe to run again)."""
-    from django.contrib.auth.management import create_permissions
-
     using = using or (schema_editor.connection.alias if schema_editor else DEFAULT_DB_ALIAS)
     for app_label in PROJECT_APPS:
         app_config = apps.get_app_config(app_label)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
 
-from portal.models import Brand
+from portal.models import Brand, StaffScope
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,6 @@ class Scope:
 
     def sees_brand(self, brand_id: int) -> bool:
         return self.everything or brand_id in self.brand_ids
-
-    def sees_operator(self, operator_id: str) -> bool:
-        return self.everything or operator_id in self.visible_operator_ids
 
     def owns_operator(self, operator_id: str) -> bool:
         """May change operator-wide configuration."""
@@ -51,7 +48,6 @@ def scope_for(user) -> Scope:
     cached = getattr(user, "_portal_scope", None)
     if cached is not None:
         return cached
-    from portal.models import StaffScope
 
     staff_scope = StaffScope.objects.filter(user=user).prefetch_related("operators", "brands").first()
     if staff_scope is None:

@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Max
 
 from portal.cache import catalogue_seconds, ttl_cached
@@ -29,10 +28,10 @@ def brand_for_operator(*, brand_key: str, operator_id: str) -> Brand:
     """
     brand_operator, brand_code = split_brand_key(brand_key)
     if brand_operator != operator_id:
-        raise DomainError("FORBIDDEN", f"Brand {brand_key} belongs to another operator", status=403)
+        raise DomainError("FORBIDDEN", f"Brand {brand_key} belongs to another operator")
     brand = _brand(brand_operator, brand_code)
     if brand is None or not brand.enabled or not brand.operator.enabled:
-        raise DomainError("UNSUPPORTED_BRAND", f"Unknown or disabled brand {brand_key}", status=400)
+        raise DomainError("UNSUPPORTED_BRAND", f"Unknown or disabled brand {brand_key}")
     return brand
 
 
@@ -57,7 +56,7 @@ def currency_rates(*codes: str, brand: Brand) -> dict[str, tuple[Decimal, int]]:
     missing = sorted(set(codes) - table.keys())
     if missing:
         raise DomainError(
-            "CURRENCY_MULTIPLIERS_NOT_FOUND", f"No multiplier for {', '.join(missing)}", status=404
+            "CURRENCY_MULTIPLIERS_NOT_FOUND", f"No multiplier for {', '.join(missing)}"
         )
     return {code: table[code] for code in codes}
 
@@ -70,6 +69,3 @@ def currencies_last_updated(brand: Brand | None = None):
             latest = override
     return latest
 
-
-def base_currency() -> str:
-    return settings.BASE_CURRENCY

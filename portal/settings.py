@@ -21,6 +21,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import environ
 
@@ -89,6 +90,10 @@ INSTALLED_APPS = [
     "players",
     "contributions",
 ]
+if not PRODUCTION:
+    # The demo (seed_demo, the reference wallet, the demo casino, simulate): never installed in
+    # production, so none of it is loaded, routed or collected there.
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     # First: the log context of each request, and the contributions' outcome and latency.
@@ -154,7 +159,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-if REDIS_URL:
+# The runtime, decided here once from what is configured (portal/runtime.py acts on it; nothing
+# else asks): "services" with REDIS_URL (always in production) -- Celery worker and beat, the
+# Redis channel layer and cache; "embedded" without it (`make run`) -- one process, tasks and
+# periodic jobs on an in-process scheduler, the in-memory channel layer and cache.
+RUNTIME = "services" if REDIS_URL else "embedded"
+if RUNTIME == "services":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     # Pub/sub: a group message is one PUBLISH that Redis fans out to the web processes, each
     # holding one subscription connection -- not one list push per socket.
@@ -171,10 +181,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# Tasks: "celery" sends them to the broker (REDIS_URL); "thread" runs them in-process on a
-# small pool (the embedded default); "inline" runs them synchronously after commit (tests).
-TASK_MODE = env("TASK_MODE", default="celery" if REDIS_URL else "thread")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The test suite's variant of the services mode (settings_test.py, and the web processes tests
+# start): Celery runs each task in the calling process as it is sent (after commit), raising
+# its errors, instead of sending it to the broker. Never in production.
+CELERY_TASK_ALWAYS_EAGER = not PRODUCTION and env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged only after it ran, so a worker killed mid-task gives it back.
@@ -267,6 +279,11 @@ LOGGING = {
         # uvicorn's own lines (access log included) in the same format, in its worker processes.
         "uvicorn": {"handlers": ["console"], "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "propagate": False},
+        # The embedded scheduler (portal/runtime.py) logs every job it adds and runs at INFO,
+        # and Celery a "succeeded" line per task it runs (the coalesced updates every 2 s): in the
+        # embedded runtime only failures (a worker's log keeps them in the services runtime).
+        "apscheduler": {"level": "WARNING"},
+        "celery.app.trace": {"level": "INFO" if RUNTIME == "services" else "WARNING"},
     },
 }
 # Celery workers keep this configuration instead of replacing the root logger's handlers.
@@ -347,8 +364,6 @@ DEMO_MODE = not PRODUCTION and env.bool("PORTAL_DEMO", default=False)
 
 def _time_zone(name: str) -> str:
     """An IANA time zone name, checked at start: a typo stops the process, never cuts days wrong."""
-    from zoneinfo import ZoneInfo
-
     ZoneInfo(name)
     return name
 

@@ -5,10 +5,12 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jackpot_portal")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-# Tasks run synchronously after commit unless a test starts a real worker.
-os.environ.setdefault("TASK_MODE", "inline")
 
 from portal.settings import *  # noqa: E402,F403
+
+# The services runtime, with each task run in the calling process right after commit (Celery's
+# eager mode) unless a test starts a real worker (tests/worker.py) or asks for the embedded one.
+CELERY_TASK_ALWAYS_EAGER = True
 
 # Fast password hashing: the suite creates many accounts.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

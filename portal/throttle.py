@@ -41,8 +41,7 @@ def _rate_limited(request) -> DomainError:
     # The answer is this JSON error; AxesMiddleware must not swap it for the HTML lockout page.
     request.axes_locked_out = False
     minutes = max(1, round((get_cool_off(request) or timedelta(0)).total_seconds() / 60))
-    return DomainError("RATE_LIMITED", f"Too many failed logins from this address; try again in {minutes} minutes",
-                       status=429)
+    return DomainError("RATE_LIMITED", f"Too many failed logins from this address; try again in {minutes} minutes")
 
 
 @contextmanager

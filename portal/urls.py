@@ -1,10 +1,11 @@
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
 from contributions import views as contribution_views
 from players import views as player_views
-from portal import demo, monitoring
-from portal.api import api
+from portal import monitoring
+from portal.api_glue import api
 from sources import views as source_views
 
 admin.site.site_header = "Jackpot portal administration"
@@ -20,9 +21,8 @@ urlpatterns = [
     path("rules/<uuid:instance_id>/", source_views.rules_page, name="rules"),
     # The WebSocket API's AsyncAPI document, readable (the document itself: /asyncapi.json).
     path("docs/websockets/", player_views.websocket_docs, name="websocket-docs"),
-    # The lobby widget on a demo casino page: demo mode only (make run), never in production.
-    path("demo/casino/", demo.casino, name="demo-casino"),
-    path("demo/casino/bet/<slug:game>", demo.bet, name="demo-casino-bet"),
     path("", include("portal.web_urls")),
     path("", api.urls),
 ]
+if apps.is_installed("demo"):  # outside production only (portal/settings.py)
+    urlpatterns.append(path("", include("demo.urls")))

@@ -1,12 +1,22 @@
+import csv
 from datetime import timedelta
+from itertools import islice
 
 from django.db.models import Count, Prefetch
+from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from contributions.models import Contribution, WebhookDelivery, Win
+from portal.audit import AuditFilter, audit_entries, describe
 from portal.scoping import filter_by_brand, filter_catalogue
-from portal.staffviews import POT_ORDER, staff_page
+from portal.staffviews import (
+    POT_ORDER,
+    paginate,
+    querystring_without_page,
+    spreadsheet_text,
+    staff_page,
+)
 from sources.models import JackpotInstance, Pot
 
 
@@ -50,9 +60,6 @@ def dashboard(request, scope):
 @staff_page
 def audit_log(request, scope):
     """History, adjustments and staff decisions in one list, filtered, within the user's scope."""
-    from portal.audit import AuditFilter, audit_entries, describe
-    from portal.staffviews import paginate, querystring_without_page
-
     form = AuditFilter(request.GET or None, scope=scope)
     page = paginate(request, audit_entries(scope, form.filters()))
     return render(request, "portal/audit_log.html", {
@@ -68,14 +75,6 @@ AUDIT_CSV_COLUMNS = ["when", "kind", "who", "action", "type", "object_id", "obje
 @staff_page
 def audit_log_csv(request, scope):
     """The filtered log as CSV (every page), streamed; text cells neutralised for spreadsheets."""
-    import csv
-    from itertools import islice
-
-    from django.http import StreamingHttpResponse
-
-    from portal.audit import AuditFilter, audit_entries, describe
-    from portal.staffviews import spreadsheet_text
-
     form = AuditFilter(request.GET or None, scope=scope)
     rows = audit_entries(scope, form.filters()).iterator(chunk_size=500)
 

@@ -8,6 +8,7 @@ from contributions import report_views as reports
 from contributions import views as money
 from players import views as players
 from portal import views
+from sources import views as catalogue
 
 app_name = "portal"
 
@@ -28,10 +29,10 @@ urlpatterns = [
                                    "minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)}}),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("jackpots/", money.instance_list, name="instances"),
+    path("jackpots/", catalogue.instance_list, name="instances"),
     path("jackpots/<uuid:instance_id>/", money.instance_detail, name="instance"),
-    path("jackpots/<uuid:instance_id>/state", money.instance_state, name="instance-state"),
-    path("jackpots/<uuid:instance_id>/pots", money.instance_pot_money, name="instance-pot-money"),
+    path("jackpots/<uuid:instance_id>/state", catalogue.instance_state, name="instance-state"),
+    path("jackpots/<uuid:instance_id>/pots", catalogue.instance_pot_money, name="instance-pot-money"),
     path("contributions/", money.contribution_list, name="contributions"),
     path("contributions.csv", money.contribution_csv, name="contributions-csv"),
     path("contributions/<uuid:trace_id>/", money.contribution_detail, name="contribution"),

@@ -4,14 +4,14 @@ may carry the player's own view, are served by `players.api`."""
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
 
-from portal.api import ErrorOut, json_response
 from portal.auth import PlayerPrincipal, ServiceOrPlayerBearer, forbidden
+from portal.clock import epoch_ms
+from portal.http import ErrorOut, json_response
 from portal.jsonutil import Raw
 from portal.public import public_get
 from sources import services
 from sources.models import JackpotInstance, Source
 from sources.selectors import (
-    epoch_ms,
     instance_operator,
     public_instance,
     rules_version,

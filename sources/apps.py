@@ -1,4 +1,9 @@
 from django.apps import AppConfig
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from portal import live
+from portal.cache import clear_all
 
 
 class SourcesConfig(AppConfig):
@@ -7,12 +12,13 @@ class SourcesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db import transaction
-        from django.db.models.signals import m2m_changed, post_delete, post_save
-
-        from portal.cache import clear_all
+        # Models and what imports them load once the registry is ready, not with this module.
         from portal.models import Brand, BrandCurrencyMultiplier, Currency, Operator
         from sources import models
+        from sources.selectors import jackpot_update_audiences
+
+        # Live JackpotUpdates read their snapshots from the catalogue.
+        live.audiences_register(jackpot_update_audiences)
 
         def forget(**kwargs) -> None:
             """A saved catalogue row: this process forgets its cached catalogue at once and again

@@ -23,9 +23,9 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 from ninja.security import HttpBearer
 
-from portal.api import ErrorOut, json_response
 from portal.auth import forbidden, service_verify
 from portal.errors import DomainError
+from portal.http import ErrorOut, json_response
 from portal.models import Brand, ServiceAccount
 from portal.money import plain
 from portal.selectors import currency_table
@@ -94,10 +94,6 @@ router = Router(tags=["configuration"], auth=ConfigBearer())
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 
 
-def _not_found(code: str, what: str) -> DomainError:
-    return DomainError(code, what, status=404)
-
-
 def _owner(request, owner_id: str | None) -> Brand | None:
     """`operator` or `operator:brand` of the caller's operator: None (operator-wide) or the brand."""
     operator_id = request.auth.operator_id
@@ -112,7 +108,7 @@ def _owner(request, owner_id: str | None) -> Brand | None:
 def _brand(request, code: str) -> Brand:
     brand = Brand.objects.filter(operator_id=request.auth.operator_id, code=code).first()
     if brand is None:
-        raise DomainError("UNSUPPORTED_BRAND", f"Unknown brand {request.auth.operator_id}:{code}", status=400)
+        raise DomainError("UNSUPPORTED_BRAND", f"Unknown brand {request.auth.operator_id}:{code}")
     return brand
 
 
@@ -127,18 +123,18 @@ def _instance(request, instance_id) -> JackpotInstance:
     try:
         pk = uuid.UUID(str(instance_id))
     except ValueError:
-        raise _not_found("INSTANCE_NOT_FOUND", str(instance_id)) from None
+        raise DomainError("INSTANCE_NOT_FOUND", str(instance_id)) from None
     instance = (JackpotInstance.objects.select_related("template_version__template", "brand")
                 .filter(pk=pk, operator_id=request.auth.operator_id).first())
     if instance is None:
-        raise _not_found("INSTANCE_NOT_FOUND", str(instance_id))
+        raise DomainError("INSTANCE_NOT_FOUND", str(instance_id))
     return instance
 
 
 def _source(request, source_pk: int) -> Source:
     source = Source.objects.select_related("brand").filter(pk=source_pk, operator_id=request.auth.operator_id).first()
     if source is None:
-        raise _not_found("SOURCE_NOT_FOUND", f"No source {source_pk}")
+        raise DomainError("SOURCE_NOT_FOUND", f"No source {source_pk}")
     return source
 
 
@@ -146,14 +142,14 @@ def _group(request, group_pk: int) -> GameGroup:
     group = (GameGroup.objects.select_related("brand", "source")
              .filter(pk=group_pk, operator_id=request.auth.operator_id).first())
     if group is None:
-        raise _not_found("GAME_GROUP_NOT_FOUND", f"No game group {group_pk}")
+        raise DomainError("GAME_GROUP_NOT_FOUND", f"No game group {group_pk}")
     return group
 
 
 def _template(request, template_pk: int) -> JackpotTemplate:
     template = _templates(request).filter(pk=template_pk).first()
     if template is None:
-        raise _not_found("TEMPLATE_NOT_FOUND", f"No template {template_pk}")
+        raise DomainError("TEMPLATE_NOT_FOUND", f"No template {template_pk}")
     return template
 
 
@@ -208,7 +204,7 @@ def brand_add(request, data: BrandIn):
 def brand_change(request, code: str, data: BrandPatch):
     brand = Brand.objects.filter(operator_id=request.auth.operator_id, code=code).first()
     if brand is None:
-        raise _not_found("BRAND_NOT_FOUND", f"No brand {request.auth.operator_id}:{code}")
+        raise DomainError("BRAND_NOT_FOUND", f"No brand {request.auth.operator_id}:{code}")
     for name, value in data.dict(exclude_unset=True).items():
         if value is not None:
             setattr(brand, name, value)
@@ -657,7 +653,7 @@ class BoostOut(Schema):
 def pot_seed_boost(request, instance_id: str, pot_id: str, data: BoostIn):
     pot = Pot.objects.filter(jackpot=_instance(request, instance_id), pot_id=pot_id).first()
     if pot is None:
-        raise _not_found("POT_NOT_FOUND", f"No pot {pot_id} in instance {instance_id}")
+        raise DomainError("POT_NOT_FOUND", f"No pot {pot_id} in instance {instance_id}")
     adjustment = services.pot_boost(pot=pot, amount=data.amount, actor=request.auth.user, reason=data.reason)
     pot.refresh_from_db(fields=["seed_fund"])
     return json_response({"pot_id": pot.pot_id, "seed_fund": plain(pot.seed_fund),

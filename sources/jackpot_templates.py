@@ -233,8 +233,7 @@ def template_version(template: JackpotTemplate, number: int | None = None) -> Ja
     number = number or template.current_version
     version = template.versions.filter(version=number).first()
     if version is None:
-        raise DomainError("TEMPLATE_VERSION_NOT_FOUND", f"Template {template.name} has no version {number}",
-                          status=404)
+        raise DomainError("TEMPLATE_VERSION_NOT_FOUND", f"Template {template.name} has no version {number}")
     return version
 
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from portal.clock import EPOCH, epoch_ms
 from portal.money import plain
 
 SCALE = 10 ** settings.MONEY_DECIMAL_PLACES
@@ -276,9 +277,9 @@ class MustDropTime(Mechanic):
         return {}
 
     def commit(self, pot, *, now, rng, dropped_at=None) -> Commitment:
-        drop_ms = int(now.timestamp() * 1000) + rng.randbelow(pot.drop_window_hours * 3600 * 1000)
+        drop_ms = epoch_ms(now) + rng.randbelow(pot.drop_window_hours * 3600 * 1000)
         return Commitment(f"{drop_ms}:{rng.token_hex(16)}",
-                          {"kind": "time", "drop_at": datetime.fromtimestamp(drop_ms / 1000, tz=UTC)})
+                          {"kind": "time", "drop_at": EPOCH + timedelta(milliseconds=drop_ms)})
 
     def draw(self, pot, *, contribution_base, value_before, value_after, commitment, now, rng) -> Draw | None:
         if commitment is None:
@@ -303,14 +304,6 @@ class MustDropTime(Mechanic):
                  f"{commitment.drop_at:%Y-%m-%d %H:%M:%S.%f} UTC; the pot's previous contribution came "
                  + (f"at {previous_at:%Y-%m-%d %H:%M:%S.%f} UTC" if previous_at else "never"))
         return Verdict(at >= commitment.drop_at and first, where)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def epoch_ms(moment: datetime) -> int:
-    """Exact milliseconds since 1970 (floor), without passing through a float."""
-    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def next_deadline(*, every: str, before: time, weekday: int | None, zone: ZoneInfo, after: datetime) -> datetime:

@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.models import Brand, Currency, Operator
 from portal.money import ZERO, MoneyField, RateField
 from portal.validation import normalise_country
+from sources.mechanics import REGISTRY
 
 ONE = Decimal(1)
 UTC_ZONE = ZoneInfo("UTC")
@@ -222,8 +224,6 @@ class JackpotInstance(OwnedModel):
 
     def get_absolute_url(self) -> str:
         """The staff page (the admin's "View on site")."""
-        from django.urls import reverse
-
         return reverse("portal:instance", args=[self.pk])
 
     @property
@@ -390,8 +390,6 @@ class Pot(models.Model):
         return self.pot_id
 
     def clean(self) -> None:
-        from sources.mechanics import REGISTRY
-
         errors = {}
         if self.cap is not None and self.initial_seed is not None and self.initial_seed > self.cap:
             errors["initial_seed"] = "The initial seed is above the cap."

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from portal.clock import epoch_ms
 from portal.money import ledger, plain
 from sources.mechanics import Reference, amount_text, mechanic_of
 from sources.models import JackpotInstance, Pot, PotChange, ScheduleWindow
@@ -161,8 +162,8 @@ def eligibility(instance: JackpotInstance) -> dict:
         "opt_in_required": instance.opt_in_required,
         "min_base_wager": instance.min_base_wager,
         "max_base_wager": instance.max_base_wager,
-        "timestamp_start": _epoch_ms(instance.timestamp_start),
-        "timestamp_end": _epoch_ms(instance.timestamp_end),
+        "timestamp_start": epoch_ms(instance.timestamp_start),
+        "timestamp_end": epoch_ms(instance.timestamp_end),
         "time_zone": instance.time_zone,
         "windows": [window_rules(w, instance.time_zone)
                     for w in sorted(instance.windows.all(), key=lambda w: (w.start_time, w.days))],
@@ -171,10 +172,6 @@ def eligibility(instance: JackpotInstance) -> dict:
             "description": f"Every contribution to {instance.linked_instance.name} through the linked "
                            "contribution API also feeds this jackpot, under this jackpot's own rules."},
     }
-
-
-def _epoch_ms(moment) -> int | None:
-    return int(moment.timestamp() * 1000) if moment else None
 
 
 def payout(instance: JackpotInstance) -> dict:

@@ -8,9 +8,14 @@ from django.db.models import Prefetch, Q
 
 from portal import clock
 from portal.cache import catalogue_seconds, ttl_cached
+from portal.clock import epoch_ms
 from portal.errors import DomainError
 from portal.models import Brand
+from portal.money import convert, plain, to_currency
+from portal.scoping import Scope, filter_catalogue
+from sources.mechanics import REGISTRY
 from sources.models import (
+    DropCommitment,
     Game,
     JackpotInstance,
     Pot,
@@ -25,6 +30,25 @@ from sources.models import (
 class Route:
     instance: JackpotInstance
     source: Source | None
+
+
+def visible_instances(scope: Scope):
+    """The instances a staff user's scope shows (staff pages, reports)."""
+    return filter_catalogue(JackpotInstance.objects.all(), scope)
+
+
+def instance_state_changes(instance: JackpotInstance, limit: int = 30) -> list[dict]:
+    """History rows where the state changed, newest first, with who and why."""
+    rows = list(instance.history.select_related("history_user").order_by("history_date")
+                .values("state", "history_date", "history_user__username", "history_change_reason"))
+    changes, previous = [], None
+    for row in rows:
+        if row["state"] != previous:
+            changes.append({"state": row["state"], "at": row["history_date"],
+                            "user": row["history_user__username"] or "system",
+                            "reason": row["history_change_reason"] or ("created" if previous is None else "")})
+        previous = row["state"]
+    return list(reversed(changes))[:limit]
 
 
 def instance_queryset():
@@ -114,19 +138,18 @@ def route_by_source(*, brand: Brand, source_id: str, country: str, now: datetime
     now = now or clock.now()
     source, instances = _source_candidates(brand.operator_id, brand.pk, source_id)
     if source is None:
-        raise DomainError("GAME_NOT_FOUND", source_id, status=404)
+        raise DomainError("GAME_NOT_FOUND", source_id)
     # Outside its schedule or its happy-hour window an instance is no candidate, so a
     # source can fall through to the next priority (e.g. a happy-hour jackpot first).
     candidates = [i for i in instances if i.state == JackpotInstance.State.ACTIVE and in_schedule(i, now)
                   and in_window(i, now)]
     if not candidates:
-        raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}", status=404)
+        raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}")
     allowed = [i for i in candidates if brand_allowed(i, brand) and country_allowed(i, country)]
     if not allowed:
         raise DomainError(
             "SOURCE_JACKPOTS_NOT_ALLOWED",
             f"The jackpots of source {source_id} do not accept brand {brand.key} in country {country}",
-            status=403,
         )
     return Route(instance=allowed[0], source=source)
 
@@ -136,12 +159,12 @@ def route_by_instance(*, brand: Brand, instance_id: str) -> Route:
     try:
         pk = uuid.UUID(instance_id)
     except ValueError as exc:
-        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404) from exc
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id) from exc
     instance = _instance_config(pk)
     if instance is None or instance.operator_id != brand.operator_id:
-        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id)
     if not brand_allowed(instance, brand):
-        raise DomainError("UNSUPPORTED_BRAND", f"Instance {instance_id} does not accept brand {brand.key}", status=400)
+        raise DomainError("UNSUPPORTED_BRAND", f"Instance {instance_id} does not accept brand {brand.key}")
     return Route(instance=instance, source=None)
 
 
@@ -149,7 +172,7 @@ def instance_for_source(*, brand: Brand, source_id: str, country: str | None) ->
     """The best instance a player of `brand` in `country` would contribute to through `source_id`."""
     source = source_find(brand=brand, source_id=source_id)
     if source is None:
-        raise DomainError("GAME_NOT_FOUND", source_id, status=404)
+        raise DomainError("GAME_NOT_FOUND", source_id)
     now = clock.now()
     mappings = (
         SourceMapping.objects.filter(source=source, jackpot__state=JackpotInstance.State.ACTIVE)
@@ -164,7 +187,7 @@ def instance_for_source(*, brand: Brand, source_id: str, country: str | None) ->
         if country and not country_allowed(instance, country):
             continue
         return instance
-    raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}", status=404)
+    raise DomainError("SOURCE_JACKPOT_NOT_FOUND", f"No active jackpot for source {source_id}")
 
 
 @ttl_cached(catalogue_seconds)
@@ -181,15 +204,8 @@ def instance_sources(instance: JackpotInstance) -> list[str]:
     )
 
 
-def epoch_ms(moment: datetime | None) -> int | None:
-    return int(moment.timestamp() * 1000) if moment else None
-
-
 def current_commitments(pots) -> dict[int, str]:
     """{pot pk: published commitment} of the must-drop pots' current generations."""
-    from sources.mechanics import REGISTRY
-    from sources.models import DropCommitment
-
     pots = [p for p in pots if p.mechanic in REGISTRY and REGISTRY[p.mechanic].commits]
     if not pots:
         return {}
@@ -199,8 +215,6 @@ def current_commitments(pots) -> dict[int, str]:
 
 
 def pot_ticker(pot: Pot, commitments: dict[int, str]) -> dict:
-    from portal.money import plain
-
     ticker = {"id": pot.pot_id, "is_progressive": pot.is_progressive, "current_value": plain(pot.current_value)}
     if pot.pk in commitments:
         ticker["drop_commitment"] = commitments[pot.pk]  # the hash only: the drop stays hidden
@@ -233,8 +247,6 @@ def instance_snapshot(instance: JackpotInstance, *, sources: list[str] | None = 
 def instance_brand_codes(instance: JackpotInstance, operator_brands: dict[str, list[tuple[int, str]]] | None = None
                          ) -> list[str]:
     """Bare codes of the brands an instance serves (see `brand_allowed`)."""
-    from portal.models import Brand
-
     allowed = instance.allowed_brands.all()
     if allowed:
         return sorted(b.code for b in allowed)
@@ -248,8 +260,6 @@ def instance_brand_codes(instance: JackpotInstance, operator_brands: dict[str, l
 
 def jackpot_update_audiences(instance_ids: list[str]) -> list[tuple[str, list[str], dict]]:
     """(operator, brand codes, snapshot) for each instance: what a JackpotUpdate needs."""
-    from portal.models import Brand
-
     instances = list(instance_queryset().filter(pk__in=instance_ids))
     operator_ids = {i.operator_id for i in instances}
     operator_brands: dict[str, list[tuple[int, str]]] = {}
@@ -284,8 +294,6 @@ def fixed_contribution_value(instance: JackpotInstance, currency: str, *, rates:
     """A Fixed contribution in `currency` (SPEC 2.4.2): the player's chosen value, else the
     instance's value for that currency, else its base value converted -- rounded to the
     currency's minor unit. `rates` maps codes to (multiplier, exponent)."""
-    from portal.money import convert, to_currency
-
     multiplier, exponent = rates[currency]
     if preferred is not None:
         amount = convert(preferred, rates[preferred_currency or currency][0], multiplier)
@@ -307,11 +315,11 @@ def public_instance(instance_id: str, queryset=None) -> JackpotInstance:
     try:
         pk = uuid.UUID(instance_id)
     except ValueError as exc:
-        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404) from exc
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id) from exc
     instance = ((queryset if queryset is not None else instance_queryset())
                 .filter(pk=pk, operator__enabled=True).exclude(state=JackpotInstance.State.PENDING).first())
     if instance is None:
-        raise DomainError("INSTANCE_NOT_FOUND", instance_id, status=404)
+        raise DomainError("INSTANCE_NOT_FOUND", instance_id)
     return instance
 
 
@@ -365,8 +373,7 @@ def rules_versions(instance: JackpotInstance) -> list:
 def rules_version(instance: JackpotInstance, version: int) -> RulesVersion:
     found = RulesVersion.objects.filter(jackpot=instance, version=version).first()
     if found is None:
-        raise DomainError("RULES_VERSION_NOT_FOUND", f"Instance {instance.pk} has no rules version {version}",
-                          status=404)
+        raise DomainError("RULES_VERSION_NOT_FOUND", f"Instance {instance.pk} has no rules version {version}")
     return found
 
 

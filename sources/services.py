@@ -64,7 +64,7 @@ def pot_create(*, pot: Pot, actor=None) -> Pot:
 def pot_delete(*, pot: Pot) -> None:
     """Only a pot that never took money can go (its setup rows go with it)."""
     if pot.increments.exists() or pot.wins.exists():
-        raise DomainError("POT_IN_USE", f"Pot {pot.pot_id} has ledger entries and cannot be deleted", status=400)
+        raise DomainError("POT_IN_USE", f"Pot {pot.pot_id} has ledger entries and cannot be deleted")
     pot.adjustments.filter(kind=PotAdjustment.Kind.INITIAL_SEED).delete()
     pot.commitments.all().delete()
     pot.delete()
@@ -182,13 +182,13 @@ def instance_set_state(*, instance: JackpotInstance, state: str, actor, reason: 
             raise DomainError("DISPOSITION_REQUIRED", (
                 f"{locked.name}'s pots still hold {plain(liability)} {locked.currency_id}: retire it with a "
                 "disposition of that money (transfer it to other pots, keep running until won, or pay it out "
-                "under a recorded decision)"), status=409)
+                "under a recorded decision)"))
         _terminate(locked, retirement, actor=actor, reason=reason, now=timezone.now())
         return locked
     if (state == JackpotInstance.State.ACTIVE and retirement is not None
             and retirement.status == Retirement.Status.AWAITING_APPROVAL):
         raise DomainError("RETIREMENT_PENDING", f"A payout decision for {locked.name} waits for approval: "
-                                                "approve or reject it first", status=409)
+                                                "approve or reject it first")
     locked.state = state
     if state == JackpotInstance.State.ACTIVE and locked.is_raffle and locked.raffle_period_end is None:
         raffle_period_open(locked, start=timezone.now())
@@ -347,7 +347,7 @@ def rules_publish(*, instance: JackpotInstance, now: datetime | None = None) -> 
                     published_at=now or timezone.now()), True
         except IntegrityError:
             continue  # another writer took that number: compare with its text
-    raise DomainError("DB_ERROR", f"Could not publish the rules of instance {instance.pk}", status=500)
+    raise DomainError("DB_ERROR", f"Could not publish the rules of instance {instance.pk}")
 
 
 # --- changes to live jackpots: each pot's parameters change at its next generation ---------
@@ -404,7 +404,7 @@ def may_change(actor, instance: JackpotInstance) -> bool:
 
 def _require_scope(actor, instance: JackpotInstance) -> None:
     if not may_change(actor, instance):
-        raise DomainError("FORBIDDEN", f"{instance.name} is outside your scope", status=403)
+        raise DomainError("FORBIDDEN", f"{instance.name} is outside your scope")
 
 
 # What saving an edited pot writes: never its money (moved only by the engine and the
@@ -464,8 +464,10 @@ def pots_update(*, instance: JackpotInstance, pots: list[Pot], actor, reason: st
     if locked.state == JackpotInstance.State.TERMINATED or open_retirement(locked) is not None:
         for pk, pot in edited.items():
             if pot_parameters(pot) not in (pot_parameters(current[pk]), pot_future_parameters(current[pk])):
-                state = "terminated" if locked.state == JackpotInstance.State.TERMINATED else "retiring"
-                raise DomainError(f"INSTANCE_{state.upper()}", f"{locked.name} is {state}: its pots no longer change")
+                terminated = locked.state == JackpotInstance.State.TERMINATED
+                raise DomainError("INSTANCE_TERMINATED" if terminated else "INSTANCE_RETIRING",
+                                  f"{locked.name} is {'terminated' if terminated else 'retiring'}: its pots no "
+                                  "longer change")
             for name in POT_PARAMETERS:
                 setattr(pot, name, getattr(current[pk], name))
             pot.pending_change_id = current[pk].pending_change_id
@@ -611,13 +613,11 @@ def _floor_check(pot: Pot, delta: Decimal) -> None:
 def _second_person(actor, requested_by_id: int | None, what: str) -> None:
     """Four eyes: the approver is another person, holding `sources.approve_pot_decrease`."""
     if not getattr(actor, "is_authenticated", False):
-        raise DomainError("FORBIDDEN", f"{what} needs a person's approval", status=403)
+        raise DomainError("FORBIDDEN", f"{what} needs a person's approval")
     if actor.pk == requested_by_id:
-        raise DomainError("FOUR_EYES", f"{what} needs a second person: whoever asked for it cannot approve it",
-                          status=403)
+        raise DomainError("FOUR_EYES", f"{what} needs a second person: whoever asked for it cannot approve it")
     if not actor.has_perm("sources.approve_pot_decrease"):
-        raise DomainError("FORBIDDEN", f"Approving {what.lower()} needs the permission to approve pot decreases",
-                          status=403)
+        raise DomainError("FORBIDDEN", f"Approving {what.lower()} needs the permission to approve pot decreases")
 
 
 def adjustment_request_create(*, pot: Pot, delta: Decimal, actor, reason: str) -> AdjustmentRequest:
@@ -806,7 +806,7 @@ def instance_retire(*, instance: JackpotInstance, disposition: str, actor, reaso
         current = open_retirement(locked)
         if current is not None and current.status == Retirement.Status.AWAITING_APPROVAL:
             raise DomainError("RETIREMENT_PENDING", f"A payout decision for {locked.name} waits for approval: "
-                                                    "approve or reject it first", status=409)
+                                                    "approve or reject it first")
         pot_ids = {p for p in Pot.objects.filter(jackpot=locked).values_list("pk", flat=True)}
         pots_all = {p.pk: p for p in Pot.objects.select_for_update(of=("self",)).filter(
             pk__in=pot_ids | {pot.pk for pot in targets.values()}).select_related("jackpot").order_by("pk")}

@@ -78,7 +78,7 @@ class InProcessClient:
 
 class AsgiServer:
     def __init__(self) -> None:
-        config = uvicorn.Config("portal.asgi:application", host="127.0.0.1", port=0, lifespan="off",
+        config = uvicorn.Config("portal.asgi:application", host="127.0.0.1", port=0, lifespan="on",
                                 log_level="warning", ws_max_size=settings.WS_MAX_MESSAGE_BYTES)  # as runportal
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

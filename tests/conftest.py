@@ -100,6 +100,18 @@ def contribution():
     return build
 
 
+@pytest.fixture
+def embedded_runtime(settings):
+    """`make run`'s runtime in this process (portal/runtime.py): tasks and periodic jobs on the
+    in-process scheduler, live events over the in-memory channel layer. Stopped afterwards."""
+    from portal import runtime
+
+    settings.RUNTIME = runtime.EMBEDDED
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    yield
+    runtime.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Caches live in Redis during tests; each test starts from an empty one."""
@@ -149,7 +161,7 @@ def staff_client(roles):
 def wallet(brand1, settings):
     """brand1's wallet: the reference Standard Wallet on loopback (players created on first use)."""
     from contributions.models import WalletConfig
-    from contributions.reference_wallet import WalletServer
+    from demo.reference_wallet import WalletServer
 
     settings.WALLET_RETRY_BASE_SECONDS = 0.01
     with WalletServer(secret="test-wallet-secret", auto_create_balance=Decimal("1000000")) as server:

@@ -108,8 +108,8 @@ def demo_world():
     port), draws decided by `NoLuck` throughout. Yields the wallet."""
     from django.core.management import call_command
 
-    from contributions.management.commands.run_reference_wallet import start_demo_wallet
     from contributions.models import WalletConfig
+    from demo.world import start_demo_wallet
     from sources.mechanics import use_randomness
 
     with use_randomness(NoLuck()):

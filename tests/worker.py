@@ -32,7 +32,6 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "DATABASE_URL": test_database_url(),
             "REDIS_URL": settings.REDIS_URL,
-            "TASK_MODE": "celery",
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             **(env or {}),
         }

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from contributions import tasks
 from contributions.models import Contribution, WebhookAttempt, WebhookDelivery
 from contributions.schemas import ContributionIn
 from contributions.services import payments
@@ -29,16 +30,14 @@ from contributions.services.plan import (
     contribution_plan,
     replay,
 )
-from players.services import players_touch
+from contributions.webhooks import signature_headers, webhook_post, webhook_url_check
+from players.services import players_ensure
 from portal import jsonutil, metrics
 from portal.errors import DomainError
 from portal.logs import log_bind, log_within
 from portal.selectors import brand_for_operator
 
 logger = logging.getLogger(__name__)
-
-# After a secret rotation the previous secret keeps signing for this long.
-WEBHOOK_SECRET_GRACE = timedelta(hours=24)
 
 
 MAX_PROCESS_ATTEMPTS = 5
@@ -51,8 +50,6 @@ def contribution_accept(*, operator_id: str, request: ContributionIn) -> Outcome
     a refused callback URL, and a repeated key with a different amount (409). Everything
     else -- routing, rules, currencies -- reaches the webhook as an error payload.
     """
-    from contributions.webhooks import webhook_url_check
-
     brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
     webhook_url_check(request.callback.web_hook)
     (outcome,) = contributions_accept([(operator_id, request, None)])
@@ -65,8 +62,6 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
     """Accept a batch of async contributions (their callback URLs already checked): one
     insert for the new ones, repeats replayed, one drain scheduled. One result per request:
     an `Outcome` or the exception to answer with."""
-    from contributions import tasks
-
     results: list = [None] * len(requests)
     fresh: dict[tuple, tuple[int, Contribution]] = {}  # idempotency key -> (index, new row)
     repeats: list[tuple[int, tuple]] = []  # a key sent twice in this batch
@@ -95,9 +90,9 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
         rows = [contribution for _, contribution in fresh.values()]
         try:
             with transaction.atomic():
-                players = players_touch([(row.brand, requests[index][1], None) for index, row in fresh.values()])
+                players = players_ensure([(row.brand, requests[index][1]) for index, row in fresh.values()])
                 for row in rows:
-                    row.player = players[(row.brand_id, row.player_ref)]
+                    row.player_id = players[(row.brand_id, row.player_ref)]
                 Contribution.objects.bulk_create(rows)
                 tasks.enqueue_processing(rows[0].pk)
         except IntegrityError:  # a repeat stored meanwhile by another process: each on its own
@@ -135,8 +130,6 @@ def _replayed(existing: Contribution, request: tuple):
 
 def _accept_alone(request: tuple):
     """One request of a batch whose insert conflicted: inserted alone, or its repeat replayed."""
-    from contributions import tasks
-
     operator_id, body, log = request
     with log_within(log):
         brand = brand_for_operator(brand_key=body.brand_id, operator_id=operator_id)
@@ -146,7 +139,7 @@ def _accept_alone(request: tuple):
         )
         try:
             with transaction.atomic():
-                row.player = players_touch([(brand, body, None)])[(brand.pk, body.player_id)]
+                row.player_id = players_ensure([(brand, body)])[(brand.pk, body.player_id)]
                 row.save(force_insert=True)
                 tasks.enqueue_processing(row.pk)
         except IntegrityError:
@@ -198,7 +191,7 @@ def contribution_process(contribution_id: int | None) -> int:
             row.process_attempts += 1
             try:
                 if row.process_attempts > MAX_PROCESS_ATTEMPTS:
-                    raise DomainError("SYSTEM_ERROR", "The contribution could not be processed", status=500)
+                    raise DomainError("SYSTEM_ERROR", "The contribution could not be processed")
                 plan = contribution_plan(brand=row.brand, request=request_of(row))
             except DomainError as error:
                 deliveries.append(_reject_locked(row, error))
@@ -211,8 +204,6 @@ def contribution_process(contribution_id: int | None) -> int:
         for _, items in sorted(batches.items()):  # instances in key order, as every writer
             done += _apply_locked(items, deliveries)
         if deliveries:
-            from contributions import tasks
-
             tasks.enqueue_deliveries()
     for pk in debited:
         done += bool(_process_with_debit(pk))
@@ -222,8 +213,6 @@ def contribution_process(contribution_id: int | None) -> int:
 def _apply_locked(items: list[Item], deliveries: list) -> int:
     """One instance's rows of an async batch, inside the batch's transaction (a savepoint: a
     nested atomic block, so a failure leaves the outer transaction usable)."""
-    from contributions import tasks
-
     try:
         with transaction.atomic():
             results = batch_apply(items[0].plan.instance, items)
@@ -234,15 +223,16 @@ def _apply_locked(items: list[Item], deliveries: list) -> int:
         # MAX_PROCESS_ATTEMPTS.
         logger.exception("async contribution %s failed", items[0].contribution.pk)
         return 0
+    outcomes = []  # the batch's webhooks, written in one insert
     for item, result in zip(items, results, strict=True):
         row = item.contribution
         if result.error is not None:
             deliveries.append(_reject_locked(row, result.error))
         elif not row.win_result_only or result.wins:
-            deliveries.append(delivery_create(contribution=row, kind="data",
-                                              payload=typed_payload("data", row.result_json), enqueue=False))
+            outcomes.append(delivery_new(contribution=row, kind="data", payload=typed_payload("data", row.result_json)))
         for credit in result.credits:
             tasks.enqueue_credit(credit)
+    deliveries += WebhookDelivery.objects.bulk_create(outcomes)
     return len(items)
 
 
@@ -268,8 +258,6 @@ def _process_with_debit(contribution_id: int) -> Contribution | None:
             (applied,) = batch_apply(plan.instance, [Item(plan=plan, contribution=contribution, debit=debit)])
             outcome = outcome_of(applied, request=plan.request)  # an error raises: cancelled below
             for credit in applied.credits:
-                from contributions import tasks
-
                 tasks.enqueue_credit(credit)
             if not contribution.win_result_only or outcome.win is not None:
                 delivery_create(contribution=contribution, kind="data", payload=typed_payload("data", outcome.body))
@@ -301,8 +289,6 @@ def _reject_locked(row: Contribution, error: DomainError) -> WebhookDelivery:
 
 
 def contribution_reject(contribution_id: int, error: DomainError) -> Contribution | None:
-    from contributions import tasks
-
     with transaction.atomic():
         locked = Contribution.objects.select_for_update().get(pk=contribution_id)
         if locked.status != Contribution.Status.ACCEPTED:
@@ -321,14 +307,16 @@ def typed_payload(kind: str, result_json: str) -> str:
 # --- webhook deliveries: an outbox ---------------------------------------------------------
 
 
+def delivery_new(*, contribution: Contribution, kind: str, payload: str) -> WebhookDelivery:
+    """The unsaved delivery of an outcome (saved in its transaction, sent after commit)."""
+    return WebhookDelivery(contribution=contribution, brand_id=contribution.brand_id, url=contribution.callback_url,
+                           kind=kind, payload=payload, next_attempt_at=timezone.now())
+
+
 def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqueue: bool = True) -> WebhookDelivery:
     """Written in the transaction of the outcome; sent after commit."""
-    from contributions import tasks
-
-    delivery = WebhookDelivery.objects.create(
-        contribution=contribution, brand_id=contribution.brand_id, url=contribution.callback_url, kind=kind,
-        payload=payload, next_attempt_at=timezone.now(),
-    )
+    delivery = delivery_new(contribution=contribution, kind=kind, payload=payload)
+    delivery.save(force_insert=True)
     if enqueue:
         tasks.enqueue_deliveries()
     return delivery
@@ -337,34 +325,54 @@ def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqu
 # While attempts run, a sending task looks for newly due deliveries this often, so one that
 # becomes due is not kept waiting behind slow attempts.
 CLAIM_POLL_SECONDS = 0.1
+# With most slots busy (slow receivers), free ones are refilled at most this often.
+CLAIM_REFILL_SECONDS = 0.05
 # The advisory lock claims take turns on (the two-number form: its own key space).
 CLAIM_LOCK = (0x77656268, 1)
 
 
-def deliveries_send(*, only: int | None = None) -> int:
-    """Send due deliveries until none is left (`only`: that one, if it is due); returns how
-    many were attempted.
+def deliveries_send() -> int:
+    """Send due deliveries until none is left; returns how many were attempted.
 
     Up to WEBHOOK_CONCURRENCY attempts run at once, and no more than
     WEBHOOK_OPERATOR_CONCURRENCY of one operator's across all workers, so a slow receiver
     holds its own operator's slots only. Every attempt ends by its deadline; its claim lasts
-    longer, so no one else sends it meanwhile. Free slots are refilled as attempts finish
-    (and every CLAIM_POLL_SECONDS while they run); outcomes are recorded as they come."""
+    longer, so no one else sends it meanwhile. Free slots are refilled as attempts finish, in
+    chunks (at once when half are free, else within CLAIM_REFILL_SECONDS), and every
+    CLAIM_POLL_SECONDS while they run; outcomes are recorded as they come."""
     slots = max(1, settings.WEBHOOK_CONCURRENCY)
     running: dict[Future, WebhookDelivery] = {}
-    attempted, claiming = 0, True
-    with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook") as pool:
-        while True:
-            if claiming and len(running) < slots:
-                for delivery in _deliveries_claim(slots - len(running), only=only):
-                    running[pool.submit(_post, delivery)] = delivery
-                claiming = only is None
-            if not running:
-                return attempted
-            done, _ = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            if done:
-                _attempts_record([(running.pop(future), future.result()) for future in done])
-                attempted += len(done)
+    attempted = 0
+    claimed_at = 0.0
+    pool = _sending_pool(slots)  # outlives the call: its threads keep their kept-alive connections
+    while True:
+        free = slots - len(running)
+        # Claims in chunks (a claim is a transaction): at once when half the slots are free,
+        # else at most every CLAIM_REFILL_SECONDS -- so slots slow receivers hold never
+        # keep the others' deliveries waiting longer than that.
+        if free and (free >= slots // 2 or time.monotonic() - claimed_at >= CLAIM_REFILL_SECONDS):
+            claimed_at = time.monotonic()
+            for delivery in _deliveries_claim(free):
+                running[pool.submit(_post, delivery)] = delivery
+        if not running:
+            return attempted
+        done, _ = wait(running, timeout=CLAIM_POLL_SECONDS if free >= slots // 2 else CLAIM_REFILL_SECONDS,
+                       return_when=FIRST_COMPLETED)
+        if done:
+            _attempts_record([(running.pop(future), future.result()) for future in done])
+            attempted += len(done)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _sending_pool(slots: int) -> ThreadPoolExecutor:
+    """This process's sending threads, made once: each keeps its session (`guarded_session`),
+    so deliveries to a receiver reuse connections from one call to the next."""
+    pool = _pools.get(slots)
+    if pool is None:
+        pool = _pools[slots] = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook")
+    return pool
 
 
 def _claim_lease() -> timedelta:
@@ -372,7 +380,7 @@ def _claim_lease() -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
 
 
-def _deliveries_claim(slots: int, *, only: int | None = None) -> list[WebhookDelivery]:
+def _deliveries_claim(slots: int) -> list[WebhookDelivery]:
     """Claim up to `slots` due deliveries, oldest first, passing over operators that already
     have WEBHOOK_OPERATOR_CONCURRENCY attempts running. Rows other workers are claiming are
     skipped (SKIP LOCKED); the claim numbers the attempt (attempt_count + 1), so two attempts
@@ -380,8 +388,6 @@ def _deliveries_claim(slots: int, *, only: int | None = None) -> list[WebhookDel
     cap = max(1, settings.WEBHOOK_OPERATOR_CONCURRENCY)
     now = timezone.now()
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-    if only is not None:
-        due = due.filter(pk=only)
     picked: list[int] = []
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -452,18 +458,12 @@ def _delivery_move_on(delivery: WebhookDelivery, *, number: int, success: bool, 
 
 def _post(delivery: WebhookDelivery) -> tuple:
     """One signed POST within the deadline; never raises: every failure is an attempt on record."""
-    from contributions.webhooks import signature_headers, webhook_post
-
     now = timezone.now()
-    operator = delivery.brand.operator
-    secrets_ = [operator.webhook_secret]
-    if operator.webhook_secret_previous and operator.webhook_secret_rotated_at and (
-            now - operator.webhook_secret_rotated_at < WEBHOOK_SECRET_GRACE):
-        secrets_.append(operator.webhook_secret_previous)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "jackpot-portal-webhooks/1.0",
-        **signature_headers(webhook_id=delivery.webhook_id, body=delivery.payload, secrets=secrets_, now=now),
+        **signature_headers(webhook_id=delivery.webhook_id, body=delivery.payload,
+                             secrets=delivery.brand.operator.signing_secrets(now), now=now),
     }
     status_code, excerpt, error = None, "", ""
     started = time.monotonic()
@@ -475,17 +475,8 @@ def _post(delivery: WebhookDelivery) -> tuple:
     return now, status_code, excerpt, error, int((time.monotonic() - started) * 1000)
 
 
-def delivery_attempt(delivery_id: int) -> WebhookDelivery | None:
-    """One attempt at one due delivery (staff resends and tests use it)."""
-    if not deliveries_send(only=delivery_id):
-        return None
-    return WebhookDelivery.objects.get(pk=delivery_id)
-
-
 def delivery_resend(*, delivery: WebhookDelivery, actor, reason: str = "resent by staff") -> WebhookDelivery:
     """Staff sends a delivery again (delivered or failed alike); recorded in its History."""
-    from contributions import tasks
-
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
         if delivery.status == WebhookDelivery.Status.DELIVERING:

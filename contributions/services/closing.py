@@ -35,10 +35,6 @@ from sources.models import JackpotInstance, PotAdjustment
 logger = logging.getLogger(__name__)
 
 
-def _refused(code: str, message: str) -> DomainError:
-    return DomainError(code, message, status=409)
-
-
 def day_close(*, instance: JackpotInstance, business_date: date, trigger: str, actor=None, reason: str = "",
               force: bool = False, now: datetime | None = None) -> DailyClose:
     """Close one business day of an instance (see the module); returns the stored close."""
@@ -46,28 +42,27 @@ def day_close(*, instance: JackpotInstance, business_date: date, trigger: str, a
     zone = business_zone(instance.operator_id)
     start, end = day_window(business_date, zone)
     if business_date > last_closable_date(zone, now):
-        raise _refused("DAY_NOT_OVER", f"{business_date} ({zone.key}) is not over yet: it can be closed "
+        raise DomainError("DAY_NOT_OVER", f"{business_date} ({zone.key}) is not over yet: it can be closed "
                                        f"after {end:%Y-%m-%d %H:%M} {zone.key} and a grace period")
     first = first_business_date(instance, zone)
     if business_date < first:
-        raise _refused("BEFORE_INSTANCE", f"{instance.name} did not exist on {business_date} (created {first})")
+        raise DomainError("BEFORE_INSTANCE", f"{instance.name} did not exist on {business_date} (created {first})")
     current = DailyClose.objects.filter(jackpot=instance, business_date=business_date,
                                         superseded_at__isnull=True).first()
     if current is not None and not force:
-        raise _refused("DAY_CLOSED", f"{instance.name} {business_date} is closed (revision {current.revision}, "
+        raise DomainError("DAY_CLOSED", f"{instance.name} {business_date} is closed (revision {current.revision}, "
                                      f"{current.computed_at:%Y-%m-%d %H:%M} UTC); computing it again needs --force, "
                                      "who and why")
     if force:
         reason = (reason or "").strip()[:500]
         if actor is None or not getattr(actor, "is_active", False) or not actor.has_perm(
                 "contributions.recompute_dailyclose"):
-            raise DomainError("FORBIDDEN", "A recompute names an active user allowed to recompute closed days",
-                              status=403)
+            raise DomainError("FORBIDDEN", "A recompute names an active user allowed to recompute closed days")
         if len(reason) < 3:
             raise DomainError("REASON_REQUIRED", "Give a reason for the recompute (it is kept with the revision)")
     if current is None and business_date > first and not DailyClose.objects.filter(
             jackpot=instance, business_date=business_date - timedelta(days=1)).exists():
-        raise _refused("PREVIOUS_DAY_OPEN", f"{instance.name}: close {business_date - timedelta(days=1)} first "
+        raise DomainError("PREVIOUS_DAY_OPEN", f"{instance.name}: close {business_date - timedelta(days=1)} first "
                                             "(days are closed in order)")
 
     pots, lines = close_figures(instance, start, end)
@@ -79,12 +74,12 @@ def day_close(*, instance: JackpotInstance, business_date: date, trigger: str, a
     with transaction.atomic():
         if current is not None and not DailyClose.objects.filter(
                 pk=current.pk, superseded_at__isnull=True).update(superseded_at=now):
-            raise _refused("DAY_CLOSED", f"{instance.name} {business_date} was just computed again by someone else")
+            raise DomainError("DAY_CLOSED", f"{instance.name} {business_date} was just computed again by someone else")
         try:
             with transaction.atomic():
                 close.save()
         except IntegrityError as exc:  # another run closed it meanwhile
-            raise _refused("DAY_CLOSED", f"{instance.name} {business_date} was just closed by another run") from exc
+            raise DomainError("DAY_CLOSED", f"{instance.name} {business_date} was just closed by another run") from exc
         if current is not None:
             DailyClose.objects.filter(pk=current.pk).update(superseded_by=close)
         for row in [*pots, *lines]:

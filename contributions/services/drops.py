@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
+from contributions import tasks
 from contributions.models import PotIncrement, WebhookDelivery, Win
+from contributions.services import payments
 from contributions.services.outcome import announce, result_payload
 from portal import clock, jsonutil
 from portal.money import ledger, payout
@@ -131,8 +133,8 @@ def _award(instance: JackpotInstance, pot: Pot, commitment: DropCommitment, cont
 
 def _announce(instance: JackpotInstance, win: Win, contribution) -> None:
     """The Credit, the webhook and the WinEvent of a settled win, each sent after commit."""
-    from contributions import tasks
-    from contributions.services import callbacks, payments
+    # Not at the top: callbacks applies batches (`apply`), which settles drops through this module.
+    from contributions.services import callbacks
 
     if not win.withheld:
         credit = payments.credit_prepare(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 
+from contributions import tasks
 from contributions.schemas import ContributionIn
 from contributions.services import payments
 from contributions.services.apply import Applied, Item, batch_apply
@@ -107,7 +108,6 @@ def apply_batch(items: list[Item]) -> list[Applied]:
         if existing is None:
             raise
         return [Applied(contribution=item.contribution, duplicate_of=existing)]
-    from contributions import tasks
 
     for result in results:
         for credit in result.credits:
@@ -124,11 +124,11 @@ def _alone(item: Item) -> Applied:
     except DatabaseError:
         logger.exception("contribution %s/%s failed", item.plan.request.player_id, item.plan.request.gameround_id)
         return Applied(contribution=item.contribution,
-                       error=DomainError("DB_ERROR", "A database error occurred; nothing was recorded", status=500))
+                       error=DomainError("DB_ERROR", "A database error occurred; nothing was recorded"))
     except Exception:  # reported to this request alone, as the API reports any unexpected error
         logger.exception("contribution %s/%s failed", item.plan.request.player_id, item.plan.request.gameround_id)
         return Applied(contribution=item.contribution,
-                       error=DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500))
+                       error=DomainError("SYSTEM_ERROR", "An unexpected error occurred"))
 
 
 # --- the gateway's way in: batches from the database lane -------------------------------------
@@ -161,6 +161,7 @@ def contributions_run(requests: list[Request]) -> list:
 
 
 def _run(requests: list[Request]) -> list:
+    # Not at the top: callbacks answers its processed rows with this module's `outcome_of`.
     from contributions.services.callbacks import contributions_accept
 
     results: list = [None] * len(requests)
@@ -224,8 +225,8 @@ def _answerable(exc: Exception, request: ContributionIn) -> Exception:
         return exc
     logger.error("contribution %s/%s failed", request.player_id, request.gameround_id, exc_info=exc)
     if isinstance(exc, DatabaseError):
-        return DomainError("DB_ERROR", "A database error occurred; nothing was recorded", status=500)
-    return DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500)
+        return DomainError("DB_ERROR", "A database error occurred; nothing was recorded")
+    return DomainError("SYSTEM_ERROR", "An unexpected error occurred")
 
 
 def _lane_batch_max() -> int:

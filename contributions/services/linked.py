@@ -64,9 +64,9 @@ def _part(*, operator_id: str, request: ContributionIn) -> str:
     except DatabaseError:
         logger.exception("linked contribution %s/%s to %s failed", request.player_id, request.gameround_id,
                          request.instance_id)
-        failure = DomainError("DB_ERROR", "A database error occurred; nothing was recorded", status=500)
+        failure = DomainError("DB_ERROR", "A database error occurred; nothing was recorded")
     except Exception:
         logger.exception("linked contribution %s/%s to %s failed", request.player_id, request.gameround_id,
                          request.instance_id)
-        failure = DomainError("SYSTEM_ERROR", "An unexpected error occurred", status=500)
+        failure = DomainError("SYSTEM_ERROR", "An unexpected error occurred")
     return jsonutil.dumps({**failure.as_body(), "instance_id": request.instance_id})

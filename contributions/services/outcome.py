@@ -4,13 +4,10 @@ from django.db import transaction
 
 from contributions.models import Contribution, Win
 from portal import jsonutil, live
+from portal.clock import epoch_ms
 from portal.money import plain
 from sources.models import JackpotInstance
 from sources.selectors import instance_brand_codes
-
-
-def epoch_ms(moment) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def result_payload(contribution: Contribution, *, win: Win | None, pot_id: str | None) -> dict:

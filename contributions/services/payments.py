@@ -38,10 +38,12 @@ from contributions.wallet import (
     wallet_busy,
     wallet_of,
 )
+from players.services import player_exclusion_from_wallet
 from portal import clock, jsonutil
 from portal.db import insert_new
 from portal.errors import DomainError, rejected
-from portal.models import Brand
+from portal.models import Brand, Currency
+from portal.money import iso_exponent
 
 logger = logging.getLogger(__name__)
 Status = WalletTransaction.Status
@@ -71,9 +73,6 @@ def transaction_body(tx: WalletTransaction, exponent: int) -> dict:
 
 
 def _exponent(code: str) -> int:
-    from portal.models import Currency
-    from portal.money import iso_exponent
-
     return Currency.objects.filter(pk=code).values_list("exponent", flat=True).first() or iso_exponent(code)
 
 
@@ -193,7 +192,7 @@ def debit_for(plan) -> WalletTransaction | None:
             return latest  # the same contribution again: already paid for
         if latest.status in (Status.CANCELLING, Status.CANCEL_FAILED):
             raise DomainError("WALLET_UNAVAILABLE", "The previous debit of this round is still being cancelled; "
-                              "retry", status=503)
+                              "retry")
         if latest.status in (Status.PENDING, Status.SENDING):
             tx = latest  # outcome unknown: ask again with the same transaction id
             # Touched, so the orphan sweeper does not cancel it while we ask.
@@ -228,8 +227,7 @@ def debit_for(plan) -> WalletTransaction | None:
                 logger.error("debit %s was cancelled during its call and could not be cancelled again at the "
                              "wallet: %s", tx.transaction_id, error)
             raise DomainError("WALLET_DEBIT_CANCELLED",
-                              "The debit was cancelled before the contribution was recorded; send it again",
-                              status=409)
+                              "The debit was cancelled before the contribution was recorded; send it again")
     return tx
 
 
@@ -241,15 +239,13 @@ def _status(tx: WalletTransaction) -> str:
 def _check_player(client: WalletClient, request, *, brand: Brand) -> None:
     """The session token is the player's, and the wallet does not say the player is excluded
     (if it does, the exclusion is recorded and the side bet refused: PlayerExcluded)."""
-    from players.services import player_exclusion_from_wallet
-
     try:
         player = client.authenticate(player_token=request.token, currency=request.currency,
                                      source_id=request.source_id)
     except WalletError as error:
         raise error.as_domain_error() from error
     if str(player.get("id")) != request.player_id:
-        raise DomainError("FORBIDDEN", "The session token belongs to another player", status=403)
+        raise DomainError("FORBIDDEN", "The session token belongs to another player")
     excluded = player_exclusion_from_wallet(brand=brand, player_id=request.player_id, answer=player)
     if excluded is not None and excluded.excluded_at(clock.now()):
         raise rejected("PlayerExcluded", f"player {request.player_id} is {excluded.exclusion_text()}")

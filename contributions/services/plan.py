@@ -101,7 +101,6 @@ def replay(existing: Contribution, request: ContributionIn) -> Outcome:
             "DUPLICATE_GAMEROUND",
             f"Gameround {request.gameround_id} was already contributed with "
             f"{plain(existing.base_wager)} {existing.currency}",
-            status=409,
         )
     body = jsonutil.dumps({"trace_id": str(existing.trace_id)}) if existing.is_async else existing.result_json
     log_bind(trace_id=existing.trace_id)

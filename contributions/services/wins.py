@@ -8,16 +8,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from contributions import tasks
 from contributions.models import RaffleDraw, Win
 from contributions.services import payments
 from players.models import RaffleTicket
 from portal import live
+from portal.clock import epoch_ms
 from portal.errors import DomainError
 from portal.money import ledger, payout, plain
 from portal.selectors import currency_rates
 from sources import services as catalogue
 from sources.models import JackpotInstance, Pot, PotAdjustment
-from sources.selectors import epoch_ms, instance_brand_codes
+from sources.selectors import instance_brand_codes
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,6 @@ def raffle_draw(instance_id, *, now=None, randbelow=secrets.randbelow) -> Raffle
         draw.save(update_fields=["evidence"])
         _next_period(instance, now)
 
-        from contributions import tasks
 
         for credit_id in credits:
             tasks.enqueue_credit(credit_id)
@@ -187,8 +188,6 @@ def _decide(win: Win, *, actor, reason: str) -> Win:
 
 def win_approve(*, win: Win, actor, reason: str) -> Win:
     """Release a withheld win: credited through the wallet (or left to the operator to pay)."""
-    from contributions import tasks
-
     with transaction.atomic():
         locked = _decide(win, actor=actor, reason=reason)
         locked.status = Win.Status.RECORDED

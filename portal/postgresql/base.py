@@ -6,8 +6,9 @@ a table's primary key determines its other columns. A partitioned table's primar
 hold its partition key too ((id, created_month)), so the id alone determines nothing there
 and such a query fails ("must appear in the GROUP BY clause"). Models that say
 `db_partitioned = True` are grouped by every selected column instead, as on other databases.
-`tests/contributions/test_archive.py` runs such a query, so a Django upgrade that changes
-this hook fails there loudly.
+It uses the backend API only (a `DatabaseFeatures` hook, `features_class`);
+`tests/portal/test_framework_seams.py` checks that Django still asks the hook and that such a
+query runs, so a Django upgrade that changes it fails there loudly (test_archive.py runs one too).
 """
 
 from django.db.backends.postgresql import base, features

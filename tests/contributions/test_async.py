@@ -274,9 +274,7 @@ def test_rotated_secret_signs_alongside_the_previous_one(gateway, world, receive
 
 
 def test_embedded_mode_answers_at_once_and_delivers_from_a_background_thread(
-        gateway, world, receiver, settings, transactional_db):
-    settings.TASK_MODE = "thread"
-
+        gateway, world, receiver, transactional_db, embedded_runtime):
     accepted = gateway.contribute(with_callback(seed_example("direct"), receiver.url))
 
     assert accepted.status_code == 200

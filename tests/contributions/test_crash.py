@@ -41,7 +41,7 @@ class WebProcess:
 
     def __enter__(self) -> "WebProcess":
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DATABASE_URL": worker.test_database_url(),
-               "TASK_MODE": "inline", "GROUP_COMMIT_WINDOW_MS": "20", "LOG_LEVEL": "WARNING"}
+               "CELERY_TASK_ALWAYS_EAGER": "1", "GROUP_COMMIT_WINDOW_MS": "20", "LOG_LEVEL": "WARNING"}
         self.output = open(self.log, "a")  # noqa: SIM115 - closed on exit
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # the three pots updated. A batch of many costs the same (tests/contributions/test_batch_apply.py).
 OPERATOR_FUNDED = 12
 # A player-funded (opt-in) side bet at a wallet adds: the round's lock (taken and released),
-# the Debit's insert and its outcome, the Debit locked and linked, the opt-in's counter.
-PLAYER_FUNDED_WITH_WALLET = 19
+# the Debit's insert (in a savepoint: a concurrent duplicate is an IntegrityError, public API
+# only) and its outcome, the Debit locked and linked, the opt-in's counter.
+PLAYER_FUNDED_WITH_WALLET = 21
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 @pytest.fixture
 def real_tasks(settings, tmp_path):
     """Tasks go to Redis; a worker started by the test runs them."""
-    settings.TASK_MODE = "celery"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     purge_broker()
     workers: list[Worker] = []

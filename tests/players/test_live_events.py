@@ -28,7 +28,7 @@ def certain(currencies, operator, brand1, brand2):
 @pytest.mark.slow
 def test_worker_processed_contribution_reaches_sockets_through_redis(certain, brand1, gateway, contribution,
                                                                      settings, tmp_path):
-    settings.TASK_MODE = "celery"
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # tasks go to Redis; the worker runs them
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     purge_broker()
     worker = Worker(beat=True, log=tmp_path / "worker.log",
@@ -58,12 +58,9 @@ def test_worker_processed_contribution_reaches_sockets_through_redis(certain, br
 
 
 def test_embedded_mode_delivers_events_over_the_in_memory_layer(certain, brand1, service_account, contribution,
-                                                                 settings):
-    """`make run`: no Redis, in-memory channel layer, updates from a ticker on the server's loop."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.TASK_MODE = "thread"
+                                                                 settings, embedded_runtime):
+    """`make run`: no Redis, in-memory channel layer, updates from the embedded scheduler."""
     settings.JACKPOT_UPDATE_INTERVAL_SECONDS = 0.3
-    settings.REDIS_URL = ""
     service_token = service_authenticate(username="integration", password="service-pass")
     with AsgiServer() as server, server.socket(f"/v1/events/service?token={service_token}") as socket:
         socket.send(SUBSCRIBE_ALL)

@@ -20,9 +20,7 @@ SUBSCRIBE_ALL = {"SubscribeRequest": {"events": [{"source": "thrillpots", "event
 def mode(request, settings):
     settings.JACKPOT_UPDATE_INTERVAL_SECONDS = 60  # no tick of its own during the test: we tick by hand
     if request.param == "embedded":
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-        settings.TASK_MODE = "thread"
-        settings.REDIS_URL = ""
+        request.getfixturevalue("embedded_runtime")
     return request.param
 
 

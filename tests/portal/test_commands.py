@@ -33,8 +33,8 @@ def test_demo_contribution_from_the_readme_works(db, capsys):
     """The README's curl example against the demo data, with the demo wallet debiting it."""
     from django.test import Client
 
-    from contributions.management.commands.run_reference_wallet import start_demo_wallet
     from contributions.models import WalletConfig
+    from demo.world import start_demo_wallet
     from portal import jsonutil
 
     call_command("seed_demo")
@@ -104,13 +104,13 @@ def test_embedded_scheduler_finds_every_periodic_task_in_a_fresh_web_process():
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     script = ("import django; django.setup()\n"
-              "from portal.celery import PERIODIC\n"
-              "from portal.tasks import EmbeddedScheduler\n"
-              "print(' '.join(sorted(EmbeddedScheduler(PERIODIC).tasks())))\n")
+              "from portal import runtime\n"
+              "print(runtime.mode(), ' '.join(sorted(runtime.periodic_tasks())))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
 
-    from portal.celery import PERIODIC
+    from portal.celery import app, periodic
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == sorted(PERIODIC)
+    assert result.stdout.split() == ["embedded", *sorted(periodic())]
+    assert set(app.conf.beat_schedule) == set(periodic())  # Celery beat's table is the same one

@@ -13,9 +13,9 @@ import requests
 from django.core.management import call_command
 from django.test import Client
 
-from contributions.management.commands.run_reference_wallet import DEMO_PLAYERS, DEMO_SECRET
 from contributions.models import Contribution, WalletConfig
-from contributions.reference_wallet import WalletServer
+from demo.reference_wallet import WalletServer
+from demo.world import DEMO_PLAYERS, DEMO_SECRET
 from players.models import OptIn
 from portal import jsonutil
 from portal.auth import service_authenticate

@@ -166,8 +166,8 @@ def test_an_over_long_service_username_is_counted_not_a_500(db, limit):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_throttle_holds_on_the_real_asgi_server(service_account, limit):
-    """uvicorn: the service login takes the lean gateway handler (no axes middleware), the
-    staff login the full stack; both count failures and refuse the right password after them."""
+    """uvicorn: the service login (its own guard, portal/throttle.py) and the staff login
+    (django-axes' middleware) both count failures and refuse the right password after them."""
     import requests
 
     from tests.asgi import AsgiServer

@@ -322,7 +322,7 @@ def test_multiprocess_counts_add_up_across_processes_and_dead_workers_sockets_go
     assert value(samples, "jackpot_sockets_open", kind="player") == 3
 
 
-# --- over the real server: the gateway's lean handler, sockets, webhooks, lockouts -----------
+# --- over the real server: the contribution gateway, sockets, webhooks, lockouts -------------
 
 
 def poll(read, expected, timeout: float = 10.0):
@@ -335,7 +335,7 @@ def poll(read, expected, timeout: float = 10.0):
 
 @pytest.mark.django_db(transaction=True)
 def test_production_server_counts_contributions_and_open_sockets(service_token, contribution, jackpot, metrics_token):
-    """uvicorn with portal.asgi: the gateway paths take the lean handler, /metrics the full one."""
+    """uvicorn with portal.asgi: contributions take their own ASGI app, /metrics Django's."""
     labels = {"endpoint": "/jackpots/contribute", "mode": "sync", "operator": "thrilltech", "outcome": "ok",
               "code": ""}
     with AsgiServer() as server:

@@ -205,7 +205,8 @@ def test_list_pages_with_1000_rows_use_a_fixed_number_of_queries(thousand_rows, 
 
 
 def test_staff_pages_and_the_gateway_share_one_asgi_server(transactional_db, operator, staff_client):
-    """Gateway paths take the lean handler; staff pages keep sessions (routing by path)."""
+    """Contributions take their own ASGI app, everything else Django's one middleware stack:
+    staff pages keep sessions, the API gets the security headers."""
     from tests.asgi import AsgiServer
 
     ops = staff_client("ops", OPS_STAFF, operators=[operator])

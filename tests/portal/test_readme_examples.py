@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from portal import jsonutil
-from portal.management.commands.seed_demo import (
+from demo.world import (
     DEPOSIT_ID,
     DIRECT_ID,
     GAME_RAFFLE_ID,
     MEGA_ID,
     RAFFLE_ID,
 )
+from portal import jsonutil
 from tests.asgi import AsgiServer
 from tests.seed import demo_world
 

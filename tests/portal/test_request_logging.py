@@ -69,6 +69,20 @@ def test_a_refused_contribution_is_one_info_line_with_its_code_and_a_500_is_an_e
     assert any(r.levelno >= logging.ERROR for r in failure_records)
 
 
+@pytest.mark.django_db
+def test_an_api_refusal_is_one_line_with_its_code_not_djangos_too(caplog, service_account):
+    from tests.asgi import InProcessClient
+
+    with logged(caplog):
+        refused = InProcessClient().request("POST", "/authenticate/service",
+                                            jsonutil.dumps({"username": "integration", "password": "nope"}).encode())
+
+    assert refused.status_code == 401
+    [line] = [r for r in caplog.records if "UNAUTHORIZED" in r.getMessage()]
+    assert line.levelno == logging.INFO and line.getMessage().startswith("refused 401 UNAUTHORIZED")
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == []
+
+
 def test_a_client_error_outside_the_api_is_info(caplog, client):
     with logged(caplog):
         assert client.get("/no-such-page/").status_code == 404

@@ -16,8 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from portal import jsonutil
-from portal.management.commands.seed_demo import (
+from demo.world import (
     DEPOSIT_ID,
     DIRECT_ID,
     GAME_RAFFLE_ID,
@@ -25,6 +24,7 @@ from portal.management.commands.seed_demo import (
     RAFFLE_ID,
     SERVICE,
 )
+from portal import jsonutil
 from portal.models import Operator
 from tests.asgi import AsgiServer
 from tests.receiver import Receiver, verify_signature

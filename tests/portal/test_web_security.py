@@ -185,7 +185,7 @@ def test_pooled_server_survives_pg_terminate_backend(currencies, operator, brand
     factories.SourceFactory(operator=operator, source_id="casino-sitewide")
     token = service_authenticate(username="integration", password="service-pass")
     port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "TASK_MODE": "inline",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "CELERY_TASK_ALWAYS_EAGER": "1",
            "DATABASE_URL": test_database_url() + "?application_name=pool-under-test",
            "DATABASE_POOL_MIN": "4", "DATABASE_POOL_MAX": "4", "CATALOGUE_CACHE_SECONDS": "0"}
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below

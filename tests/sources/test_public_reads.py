@@ -1,7 +1,7 @@
 """Public reads (SPEC 2.9, issue 14): what a casino's front end calls from a browser.
 
-Every request goes through the production ASGI application (`portal.asgi.application`, the
-gateway's lean handler), in process; one test goes over real HTTP to uvicorn."""
+Every request goes through the production ASGI application (`portal.asgi.application`), in
+process; one test goes over real HTTP to uvicorn."""
 
 from decimal import Decimal as D
 

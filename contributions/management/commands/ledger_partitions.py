@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from contributions import partitions
 
@@ -18,7 +19,6 @@ class Command(BaseCommand):
             return
         for name in partitions.partitions_ensure(ahead=ahead):
             self.stdout.write(self.style.SUCCESS(f"made {name}"))
-        from django.db import connection
 
         for table in partitions.PARTITIONED:
             with connection.cursor() as cursor:

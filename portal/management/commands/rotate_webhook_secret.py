@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from contributions.services.callbacks import WEBHOOK_SECRET_GRACE
-from portal.models import Operator
+from portal.models import WEBHOOK_SECRET_GRACE, Operator
 from portal.services import operator_rotate_webhook_secret
 
 

@@ -19,7 +19,7 @@ It keeps players, balances and session tokens in memory, checks the
     GET  /_control/state                                      players and transactions
     POST /_control/reset
 
-Run it with `python manage.py run_reference_wallet` (port 8201 by default).
+Run it with `python manage.py run_reference_wallet` (port 8201 by default, with the demo players).
 """
 
 import contextlib

@@ -5,8 +5,22 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from portal.management.commands.seed_demo import SERVICE
-from portal.simulator import Simulation, SimulationError, summary_lines
+from demo.simulator import Simulation, SimulationError, summary_lines
+from demo.world import SERVICE
+
+
+class _Unended:
+    """The command's stderr as tqdm writes to it: text as given (a progress bar redraws its line
+    after a carriage return), neither ended with a newline nor styled as `OutputWrapper.write` does by default."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text, style_func=str, ending="")  # unstyled, as given
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 class Command(BaseCommand):
@@ -42,7 +56,7 @@ class Command(BaseCommand):
 
         @contextmanager
         def progress(stage: str, total: int):
-            with tqdm(total=total, desc=f"{stage:<15}", unit="", file=self.stderr._out, disable=quiet,
+            with tqdm(total=total, desc=f"{stage:<15}", unit="", file=_Unended(self.stderr), disable=quiet,
                       dynamic_ncols=True) as bar:
                 yield bar
 

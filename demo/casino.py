@@ -1,6 +1,6 @@
 """The demo casino (`/demo/casino/`): a casino lobby page with the jackpot widget embedded as an
 operator would embed it, served only in demo mode (`make run`; settings.DEMO_MODE, never in
-production).
+production; the demo app is not even installed there).
 
 Its server side plays the casino's backend: it "logs in" one of seed_demo's players, mints
 their player token (as a backend would with POST /v1/players/token) for the widget's player
@@ -16,9 +16,9 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods, require_POST
 
-from contributions.management.commands.run_reference_wallet import DEMO_PLAYERS
 from contributions.schemas import parse_contribution
 from contributions.services.engine import contribution_record
+from demo.world import DEMO_PLAYERS
 from portal import jsonutil
 from portal.auth import player_token_issue
 from portal.errors import DomainError
@@ -66,7 +66,7 @@ def casino(request):
         "poll_seconds": _poll_seconds(request),
         "player_id": player, "token": token, "country": PLAYERS[player][1] if player else None,
     }
-    return render(request, "portal/demo_casino.html", {
+    return render(request, "demo/casino.html", {
         "brand": brand, "player": player, "players": list(PLAYERS), "widget": widget,
         "games": [(key, name, wager, text) for key, (name, _, wager, text) in GAMES.items()],
     })
@@ -88,7 +88,7 @@ def bet(request, game: str):
     player = request.session.get(SESSION_KEY)
     brand = _brand()
     if player not in PLAYERS or game not in GAMES or brand is None:
-        return _json(DomainError("FORBIDDEN", "Log in as a demo player first", status=403).as_body(), 403)
+        return _json(DomainError("FORBIDDEN", "Log in as a demo player first").as_body(), 403)
     _, source_id, wager, _ = GAMES[game]
     token, country = PLAYERS[player]
     body = {"token": token, "brand_id": brand.key, "player_id": player, "player_country": country,
