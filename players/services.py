@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -317,10 +316,9 @@ def players_ensure(entries) -> dict[tuple[int, str], int]:
             brand=brand, player_id=request.player_id, country=request.player_country, currency=request.currency,
             created_at=now, last_seen_at=now)
     Player.objects.bulk_create(sorted(rows.values(), key=lambda p: (p.brand_id, p.player_id)), ignore_conflicts=True)
-    match = Q()
-    for brand_pk, player_id in rows:
-        match |= Q(brand_id=brand_pk, player_id=player_id)
-    return {(p.brand_id, p.player_id): p.pk for p in Player.objects.filter(match).only("pk", "brand_id", "player_id")}
+    found = Player.objects.filter(brand_id__in={b for b, _ in rows}, player_id__in={p for _, p in rows})
+    return {(brand_pk, player_id): pk for pk, brand_pk, player_id in found.values_list("pk", "brand_id", "player_id")
+            if (brand_pk, player_id) in rows}
 
 
 class TicketBook:

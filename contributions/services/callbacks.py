@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.utils import timezone
 
 from contributions import tasks
@@ -113,11 +113,13 @@ def _stored_keys(keys: list[tuple]) -> dict[tuple, Contribution]:
     """The batch's idempotency keys already stored, in one query."""
     if not keys:
         return {}
-    match = Q()
-    for brand, player, gameround, kind, target in keys:
-        match |= Q(brand_id=brand, player_ref=player, gameround_id=gameround, target_kind=kind, target_id=target)
-    return {(c.brand_id, c.player_ref, c.gameround_id, c.target_kind, c.target_id): c
-            for c in Contribution.objects.filter(match)}
+    # By the gameround index, then the exact keys here: an OR of whole keys is planned as a
+    # scan of every row of the brand (the keys' common brand and target are factored out).
+    wanted = set(keys)
+    found = Contribution.objects.filter(brand_id__in={k[0] for k in keys}, player_ref__in={k[1] for k in keys},
+                                        gameround_id__in={k[2] for k in keys})
+    return {key: c for c in found
+            if (key := (c.brand_id, c.player_ref, c.gameround_id, c.target_kind, c.target_id)) in wanted}
 
 
 def _replayed(existing: Contribution, request: tuple):
