@@ -76,10 +76,7 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
             if key in fresh:
                 repeats.append((index, key))
                 continue
-            contribution = contribution_new(
-                brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
-                callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only,
-            )
+            contribution = _accepted_new(brand=brand, request=request)
             fresh[key] = (index, contribution)
             log_bind(trace_id=contribution.trace_id)
     stored = _stored_keys(list(fresh))
@@ -109,6 +106,12 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
     return results
 
 
+def _accepted_new(*, brand, request: ContributionIn) -> Contribution:
+    """The unsaved accepted row of an async request."""
+    return contribution_new(brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
+                            callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only)
+
+
 def _stored_keys(keys: list[tuple]) -> dict[tuple, Contribution]:
     """The batch's idempotency keys already stored, in one query."""
     if not keys:
@@ -135,10 +138,7 @@ def _accept_alone(request: tuple):
     operator_id, body, log = request
     with log_within(log):
         brand = brand_for_operator(brand_key=body.brand_id, operator_id=operator_id)
-        row = contribution_new(
-            brand=brand, request=body, status=Contribution.Status.ACCEPTED, is_async=True,
-            callback_url=body.callback.web_hook, win_result_only=body.callback.win_result_only,
-        )
+        row = _accepted_new(brand=brand, request=body)
         try:
             with transaction.atomic():
                 row.player_id = players_ensure([(brand, body)])[(brand.pk, body.player_id)]

@@ -50,14 +50,9 @@ def contribution_record(*, operator_id: str, request: ContributionIn, plan: Plan
     """A synchronous contribution: the whole of SPEC 2.4, answered with SPEC 2.5 (`plan`: the
     request's, when the caller planned it already)."""
     brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
-    try:
-        plan = plan or contribution_plan(brand=brand, request=request)
-    except DomainError:
-        # A repeat returns the first outcome even if the rules have changed since.
-        existing = contribution_find(brand=brand, request=request)
-        if existing is not None:
-            return replay(existing, request)
-        raise
+    plan = plan or _planned(brand=brand, request=request)
+    if isinstance(plan, Outcome):
+        return plan
     with payments.debit_turn(plan) as waited:
         if waited:  # a duplicate that waited for the first: its outcome is the answer (SPEC 2.8)
             existing = contribution_find(brand=brand, request=request)
@@ -119,16 +114,8 @@ def _alone(item: Item) -> Applied:
     """An item of a failed batch, applied on its own; its own failure stays its own."""
     try:
         return apply_batch([item])[0]
-    except DomainError as error:
-        return Applied(contribution=item.contribution, error=error)
-    except DatabaseError:
-        logger.exception("contribution %s/%s failed", item.plan.request.player_id, item.plan.request.gameround_id)
-        return Applied(contribution=item.contribution,
-                       error=DomainError("DB_ERROR", "A database error occurred; nothing was recorded"))
-    except Exception:  # reported to this request alone, as the API reports any unexpected error
-        logger.exception("contribution %s/%s failed", item.plan.request.player_id, item.plan.request.gameround_id)
-        return Applied(contribution=item.contribution,
-                       error=DomainError("SYSTEM_ERROR", "An unexpected error occurred"))
+    except Exception as exc:  # reported to this request alone, as the API reports any unexpected error
+        return Applied(contribution=item.contribution, error=_answerable(exc, item.plan.request))
 
 
 # --- the gateway's way in: batches from the database lane -------------------------------------
@@ -203,19 +190,27 @@ def _run(requests: list[Request]) -> list:
 def _prepare(*, operator_id: str, request: ContributionIn):
     """A planned `Item`, a replayed `Outcome`, or `AtWallet`; refusals raise."""
     brand = brand_for_operator(brand_key=request.brand_id, operator_id=operator_id)
-    try:
-        plan = contribution_plan(brand=brand, request=request)
-    except DomainError:
-        existing = contribution_find(brand=brand, request=request)
-        if existing is not None:
-            return replay(existing, request)
-        raise
+    plan = _planned(brand=brand, request=request)
+    if isinstance(plan, Outcome):
+        return plan
     if plan.player_funded and payments.wallet_of(brand) is not None:
         return AtWallet(plan)
     debit = payments.debit_for(plan)  # no wallet: nothing to debit, or WalletRequired
     contribution = contribution_new(brand=brand, request=request)
     log_bind(trace_id=contribution.trace_id)
     return Item(plan=plan, contribution=contribution, debit=debit)
+
+
+def _planned(*, brand, request: ContributionIn) -> Plan | Outcome:
+    """The request's plan; refused, a repeat returns the first outcome even if the rules have
+    changed since (SPEC 2.8), anything else raises the refusal."""
+    try:
+        return contribution_plan(brand=brand, request=request)
+    except DomainError:
+        existing = contribution_find(brand=brand, request=request)
+        if existing is not None:
+            return replay(existing, request)
+        raise
 
 
 def _answerable(exc: Exception, request: ContributionIn) -> Exception:

@@ -15,15 +15,12 @@ with each request.
 """
 
 import asyncio
-import logging
 import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
