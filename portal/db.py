@@ -8,7 +8,7 @@ Framework privates used here, and why no public API does it:
   hold `check`: Django passes it explicitly), so ours is swapped in on the pool it made.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from psycopg_pool import ConnectionPool
@@ -52,3 +52,40 @@ def insert_new(obj) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def bulk_insert(objs: list) -> None:
+    """INSERT many new rows of one model, like `bulk_create(objs)` (each object gets its pk),
+    through PostgreSQL's COPY: the rows are formatted by psycopg's C code instead of the ORM's
+    SQL compiler, which cost a quarter of a contribution batch's CPU. The pks come from the
+    table's sequence first (one query). Other databases: `bulk_create`.
+
+    Each field's own `pre_save` and `get_db_prep_save` prepare its value, as for `save()`; a
+    constraint violation raises Django's IntegrityError, as any query does."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.generated]
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        unnumbered = [obj for obj in objs if obj.pk is None]
+        if unnumbered:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                           [meta.db_table, meta.pk.column, len(unnumbered)])
+            for obj, (pk,) in zip(unnumbered, cursor.fetchall(), strict=True):
+                obj.pk = pk
+        # A relation set to an object saved just before (above, or by an earlier bulk_insert):
+        # its pk is known only now (what bulk_create does for its objects too).
+        for field in fields:
+            if field.is_relation and field.many_to_one:
+                for obj in objs:
+                    if getattr(obj, field.attname) is None and field.is_cached(obj):
+                        setattr(obj, field.attname, getattr(field.get_cached_value(obj), "pk", None))
+        columns = ", ".join(quote(field.column) for field in fields)
+        with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row([field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields])

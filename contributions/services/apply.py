@@ -28,10 +28,11 @@ from contributions.models import Contribution, PotIncrement, WalletTransaction, 
 from contributions.services import payments
 from contributions.services.drops import settle_due
 from contributions.services.outcome import announce, result_payload
-from contributions.services.plan import Plan, highest
+from contributions.services.plan import Plan, contributions_stored, highest, key_of
 from players.models import OptIn
 from players.services import TicketBook, players_touch
 from portal import clock, jsonutil
+from portal.db import bulk_insert
 from portal.errors import DomainError, rejected
 from portal.money import ZERO, convert, ledger, ledger_down, payout
 from sources import services as catalogue
@@ -112,15 +113,13 @@ def winners(lines: list[PotLine]) -> list[PotLine]:
     return promised
 
 
-def key_of(contribution: Contribution) -> tuple:
-    return (contribution.brand_id, contribution.player_ref, contribution.gameround_id,
-            contribution.target_kind, contribution.target_id)
-
-
 def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> list[Applied]:
     """Apply `items` (all routed to `instance`) in the caller's transaction; see the module."""
     now = now or clock.now()
     results = [Applied(contribution=item.contribution) for item in items]
+    # Repeats of stored contributions, read before the locks (one stored meanwhile by another
+    # process meets the unique key on insert: then each contribution goes alone).
+    stored = contributions_stored(key_of(item.contribution) for item in items if item.contribution.pk is None)
     # The instance row first (a pause waits for the batch, the batch for a pause), then its pots
     # in primary-key order: every writer takes them in this order, so none deadlocks.
     state, raffle_period = JackpotInstance.objects.select_for_update(no_key=True).filter(
@@ -129,7 +128,7 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     for pot in pots:
         pot.jackpot = instance  # the mechanics read the instance's clock (time zone) without a query
 
-    live_items = _admissible(instance, state, items, results)
+    live_items = _admissible(instance, state, items, results, stored)
     if not live_items:
         return results
 
@@ -219,18 +218,13 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     return results
 
 
-def _admissible(instance, state: str, items: list[Item], results: list[Applied]) -> list[tuple[int, Item]]:
+def _admissible(instance, state: str, items: list[Item], results: list[Applied],
+                stored: dict[tuple, Contribution]) -> list[tuple[int, Item]]:
     """Step 2: the items that can be applied, in order; the others get their error or duplicate."""
     if state != JackpotInstance.State.ACTIVE:
         for result in results:
             result.error = rejected("InstanceNotActive", f"instance {instance.pk} is {state}")
         return []
-    new = [item.contribution for item in items if item.contribution.pk is None]
-    stored = {}
-    if new:
-        found = Contribution.objects.filter(
-            brand_id__in={c.brand_id for c in new}, gameround_id__in={c.gameround_id for c in new})
-        stored = {key_of(c): c for c in found}
     debits = _standing_debits([item for item in items if item.debit is not None])
     seen: dict[tuple, int] = {}
     admitted = []
@@ -334,7 +328,7 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     """Step 4: every row in bulk, each pot once."""
     new = [item.contribution for _, item in live_items if item.contribution.pk is None]
     accepted = [item.contribution for _, item in live_items if item.contribution.pk is not None]
-    Contribution.objects.bulk_create(new)
+    bulk_insert(new)
     # Accepted async rows get their outcome: a plain UPDATE each (bulk_update's CASE per field and
     # row cost half the worker's CPU).
     for row in accepted:
@@ -348,7 +342,7 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
             WalletTransaction.objects.filter(pk=item.debit.pk).update(contribution=item.contribution)
     for increment in increments:  # partitioned (and archived) with its contribution: the same month
         increment.created_month = increment.contribution.created_month
-    PotIncrement.objects.bulk_create(increments)
+    bulk_insert(increments)
     DropCommitment.objects.bulk_create(new_commitments)
     wins = [win for result in results for win in result.wins]
     Win.objects.bulk_create(wins)
@@ -384,7 +378,7 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
                                                  token=plan.request.token)
             if close is not None:
                 result.credits.append(close.pk)
-        announce(instance, contribution=item.contribution, wins=result.wins)
+    announce(instance, [(item.contribution, results[index].wins) for index, item in live_items])
 
 
 def _grouped(counts: Counter) -> dict[int, list[int]]:

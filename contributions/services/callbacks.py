@@ -28,6 +28,7 @@ from contributions.services.plan import (
     contribution_find,
     contribution_new,
     contribution_plan,
+    contributions_stored,
     replay,
 )
 from contributions.webhooks import signature_headers, webhook_post, webhook_url_check
@@ -79,7 +80,7 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
             contribution = _accepted_new(brand=brand, request=request)
             fresh[key] = (index, contribution)
             log_bind(trace_id=contribution.trace_id)
-    stored = _stored_keys(list(fresh))
+    stored = contributions_stored(fresh)
     for key, existing in stored.items():
         index, _ = fresh.pop(key)
         results[index] = _replayed(existing, requests[index])
@@ -110,19 +111,6 @@ def _accepted_new(*, brand, request: ContributionIn) -> Contribution:
     """The unsaved accepted row of an async request."""
     return contribution_new(brand=brand, request=request, status=Contribution.Status.ACCEPTED, is_async=True,
                             callback_url=request.callback.web_hook, win_result_only=request.callback.win_result_only)
-
-
-def _stored_keys(keys: list[tuple]) -> dict[tuple, Contribution]:
-    """The batch's idempotency keys already stored, in one query."""
-    if not keys:
-        return {}
-    # By the gameround index, then the exact keys here: an OR of whole keys is planned as a
-    # scan of every row of the brand (the keys' common brand and target are factored out).
-    wanted = set(keys)
-    found = Contribution.objects.filter(brand_id__in={k[0] for k in keys}, player_ref__in={k[1] for k in keys},
-                                        gameround_id__in={k[2] for k in keys})
-    return {key: c for c in found
-            if (key := (c.brand_id, c.player_ref, c.gameround_id, c.target_kind, c.target_id)) in wanted}
 
 
 def _replayed(existing: Contribution, request: tuple):

@@ -153,7 +153,7 @@ def _announce(instance: JackpotInstance, win: Win, contribution) -> None:
             body["deadline_drop"] = True  # won at the deadline, after the contribution was answered
             callbacks.delivery_create(contribution=contribution, kind="data",
                                       payload=callbacks.typed_payload("data", jsonutil.dumps(body)))
-    announce(instance, contribution=contribution, wins=[win])
+    announce(instance, [(contribution, [win])])
 
 
 def drops_due(now=None) -> list[int]:

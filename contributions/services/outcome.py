@@ -27,8 +27,9 @@ def result_payload(contribution: Contribution, *, win: Win | None, pot_id: str |
     }
 
 
-def announce(instance: JackpotInstance, *, contribution: Contribution, wins: list[Win]) -> None:
-    """After commit: the pots moved (a coalesced JackpotUpdate follows) and one WinEvent per win."""
+def announce(instance: JackpotInstance, won: list[tuple[Contribution, list[Win]]]) -> None:
+    """After commit: the pots moved (one coalesced JackpotUpdate follows, however many
+    contributions the batch held) and one WinEvent per win, in order."""
     events = [{
         "brand_id": contribution.brand.code, "player_id": contribution.player_ref,
         "source_id": contribution.source.source_id if contribution.source_id else None,
@@ -37,7 +38,7 @@ def announce(instance: JackpotInstance, *, contribution: Contribution, wins: lis
         "win_amount": plain(win.amount), "currency": win.currency, "win_withheld": win.withheld,
         "seed": plain(win.reseed_value),
         "metadata": jsonutil.Raw(contribution.metadata_json) if contribution.metadata_json is not None else None,
-    } for win in wins]
+    } for contribution, wins in won for win in wins]
 
     def publish() -> None:
         live.instance_changed(instance.pk)

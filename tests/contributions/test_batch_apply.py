@@ -5,7 +5,8 @@ One sequence -- HitRate hits on capped pots (overflow), must-drop by amount and 
 withheld wins, a raffle, side bets debited at the reference wallet (with Credits for their
 wins), duplicates inside and across batches -- is applied one by one and in
 batches of 1, 7 and 64 with the same random source and clock; answers, ledgers, wins,
-commitments, tickets, opt-in counters and events must be identical.
+commitments, tickets, opt-in counters, WinEvents and the instances announced as changed must
+be identical.
 """
 
 import random
@@ -163,7 +164,10 @@ def run(instances, brands, batch_size: int | None, now, monkeypatch) -> dict:
                 "tickets": list(RaffleTicket.objects.order_by("player__player_id").values_list(
                     "player__player_id", "accumulated_cost", "ticket_count")),
                 "reconciled": [reconcile_instance(i).ok for i in instances.values()],
-                "events": published,
+                # The WinEvents in order; the instances announced as changed (their JackpotUpdate is
+                # coalesced: once per batch, however many contributions it held).
+                "events": [event for event in published if event[0] == "win"],
+                "changed": sorted({event[1] for event in published if event[0] == "changed"}),
             }
             raise Done
     except Done:
@@ -246,8 +250,9 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(currencies, operator, 
     with CaptureQueriesContext(connection) as batch:
         results = applying.batch_apply(instance, forty)
     if connection.vendor == "postgresql":
-        # lock instance, pots; keys; players, contributions, increments; one UPDATE per pot (2 here)
-        assert len(single) == len(batch) == 6 + 2
+        # keys; lock instance, pots; players; ids and COPY of the contributions, of the
+        # increments; one UPDATE per pot (2 here)
+        assert len(single) == len(batch) == 8 + 2
     else:  # SQLite caps the variables of one statement: a big insert goes in two
         assert len(batch) <= len(single) + 2
     assert all(r.error is None and r.duplicate_of is None for r in results)
