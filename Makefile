@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint stack bench clean
+.PHONY: install run test test-services test-embedded lint stack bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,16 +21,26 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	PORTAL_DEMO=1 $(BIN)/python manage.py runportal --demo-wallet
 
-## Run the test suite (PostgreSQL and Redis on 127.0.0.1, see README), then the ledger's tests
-## again on SQLite, the embedded default: the money must add up exactly on both.
+## Run the test suite in both runtime modes at once (portal/runtime.py): services (PostgreSQL and
+## Redis on 127.0.0.1, see README) and embedded (no Redis: tasks in the calling process, the
+## in-memory channel layer; its own test database); then the ledger's tests on SQLite, the
+## embedded default of `make run`: the money must add up exactly on every backend.
 LEDGER_TESTS := tests/contributions/test_batch_apply.py tests/contributions/test_mechanics.py \
 	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py \
 	tests/portal/test_embedded_ledger.py tests/contributions/test_daily_close.py tests/contributions/test_archive.py \
 	tests/contributions/test_session_tokens.py
 test: install
-	$(BIN)/pytest
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-services test-embedded
 	rm -f var/test-ledger.sqlite3 && mkdir -p var
-	DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
+	REDIS_URL= DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
+
+test-services:
+	@echo "== the suite in the services runtime (PostgreSQL, Redis)"
+	$(BIN)/pytest
+
+test-embedded:
+	@echo "== the suite in the embedded runtime (PostgreSQL, no Redis)"
+	REDIS_URL= DATABASE_TEST_NAME=$${DATABASE_TEST_NAME:-test_jackpot_portal}_embedded $(BIN)/pytest
 
 ## Web, worker, beat (and the demo wallet) together on PostgreSQL and Redis (DATABASE_URL and REDIS_URL must be set).
 stack: install

@@ -189,6 +189,15 @@ def instance_changed(instance_id) -> None:
         logger.exception("could not mark instance %s changed", instance_id)
 
 
+def local_marks_clear() -> None:
+    """Forget this process's marks (the embedded mode's stand-in for the Redis keys above):
+    a test starts from none, as from a flushed Redis."""
+    with _dirty_lock:
+        _recent_local.clear()
+        _dirty_local.clear()
+        _sent_local.clear()
+
+
 def take_dirty() -> list[str]:
     client = runtime.redis()
     if client is not None:

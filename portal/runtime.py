@@ -9,9 +9,11 @@ from what is configured) and only this module acts on it.
   on its clock), started with the ASGI server (`lifespan`); live events go through the
   in-memory channel layer on the server's event loop.
 
-The test suite runs the services mode with Celery's own eager setting (a task runs in the
-calling process as it is sent, after commit: `CELERY_TASK_ALWAYS_EAGER` in settings_test.py),
-the same `dispatch` as production; its embedded tests set `RUNTIME = "embedded"`.
+The test suite runs in either mode (`make test` runs it in both) with Celery's own eager
+setting (`CELERY_TASK_ALWAYS_EAGER` in settings_test.py): in either mode a task then runs in
+the calling process as it is sent (after commit), and nothing runs on a clock -- a test ticks
+the periodic table by hand, or starts a real worker (services) or asks for the embedded
+runtime as `make run` has it (the `embedded_runtime` fixture turns eager off).
 
 What the rest of the code uses: `dispatch`/`enqueue` (tasks), `redis()` (the process's client,
 or None), `channel_send` (live events), `lifespan` (portal/asgi.py), `describe()` (runportal).
@@ -44,6 +46,11 @@ def mode() -> str:
 
 def embedded() -> bool:
     return settings.RUNTIME == EMBEDDED
+
+
+def eager() -> bool:
+    """Tasks run in the calling process as they are sent, and no periodic table (tests)."""
+    return settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def describe() -> str:
@@ -84,9 +91,9 @@ def redis_health() -> str:
 
 
 def dispatch(task, *args, countdown: float | None = None) -> None:
-    """Send a task now: to the broker (services; run at once in the calling process under
-    Celery's eager setting), or to the embedded scheduler's threads."""
-    if not embedded():
+    """Send a task now: to the broker (services), or to the embedded scheduler's threads; under
+    Celery's eager setting it runs at once in the calling process, in either mode."""
+    if not embedded() or eager():
         task.apply_async(args=args, countdown=countdown)
         return
     run_at = datetime.now(UTC) + timedelta(seconds=countdown or 0)
@@ -197,7 +204,8 @@ async def lifespan(scope, receive, send) -> None:
             if embedded():
                 try:
                     _server_loop = asyncio.get_running_loop()
-                    await asyncio.to_thread(beat_start)
+                    if not eager():
+                        await asyncio.to_thread(beat_start)
                 except Exception as exc:  # noqa: BLE001 - the server says why it does not start
                     logger.exception("the embedded runtime did not start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

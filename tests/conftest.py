@@ -100,13 +100,24 @@ def contribution():
     return build
 
 
+def pytest_runtest_setup(item):
+    """`@pytest.mark.services`: the test needs Redis and real Celery processes; the embedded leg
+    of `make test` (REDIS_URL empty) skips it."""
+    from django.conf import settings
+
+    if item.get_closest_marker("services") and settings.RUNTIME != "services":
+        pytest.skip("needs the services runtime (Redis, Celery processes)")
+
+
 @pytest.fixture
 def embedded_runtime(settings):
     """`make run`'s runtime in this process (portal/runtime.py): tasks and periodic jobs on the
-    in-process scheduler, live events over the in-memory channel layer. Stopped afterwards."""
+    in-process scheduler (not eager), live events over the in-memory channel layer. Stopped
+    afterwards."""
     from portal import runtime
 
     settings.RUNTIME = runtime.EMBEDDED
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     yield
     runtime.stop()
@@ -114,13 +125,16 @@ def embedded_runtime(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Caches live in Redis during tests; each test starts from an empty one."""
+    """Caches live in Redis during tests (in this process in the embedded leg); each test starts
+    from an empty one."""
     from django.core.cache import cache
 
+    from portal import live
     from portal.cache import clear_all
 
     cache.clear()
     clear_all()  # and each process's catalogue cache
+    live.local_marks_clear()  # and the embedded mode's live-event marks
     yield
 
 

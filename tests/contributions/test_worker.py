@@ -17,7 +17,7 @@ from tests.receiver import Receiver, verify_signature, with_callback
 from tests.seed import seed_example
 from tests.worker import Worker, purge_broker, wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.services]
 
 
 @pytest.fixture

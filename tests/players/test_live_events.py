@@ -26,6 +26,7 @@ def certain(currencies, operator, brand1, brand2):
 
 
 @pytest.mark.slow
+@pytest.mark.services
 def test_worker_processed_contribution_reaches_sockets_through_redis(certain, brand1, gateway, contribution,
                                                                      settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # tasks go to Redis; the worker runs them
