@@ -34,11 +34,11 @@ test: install
 	rm -f var/test-ledger.sqlite3 && mkdir -p var
 	REDIS_URL= DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
 
-test-services:
+test-services: install
 	@echo "== the suite in the services runtime (PostgreSQL, Redis)"
 	$(BIN)/pytest
 
-test-embedded:
+test-embedded: install
 	@echo "== the suite in the embedded runtime (PostgreSQL, no Redis)"
 	REDIS_URL= DATABASE_TEST_NAME=$${DATABASE_TEST_NAME:-test_jackpot_portal}_embedded $(BIN)/pytest
 
