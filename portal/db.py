@@ -89,3 +89,30 @@ def bulk_insert(objs: list) -> None:
         with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 copy.write_row([field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields])
+
+
+def bulk_update(objs: list, fields: list[str], *, match: tuple[str, ...] = ()) -> None:
+    """UPDATE `fields` of many rows of one model to their objects' values, like
+    `bulk_update(objs, fields)`, in one statement that joins a VALUES list on PostgreSQL
+    (Django's bulk_update builds a CASE per field and row: half a worker's CPU on a batch).
+    `match`: more columns to find each row by besides the pk (a partitioned table's key).
+    Other databases: `bulk_update`."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objs, fields)
+        return
+    meta, quote = model._meta, connection.ops.quote_name
+    keys = [meta.pk, *(meta.get_field(name) for name in match)]
+    changed = [meta.get_field(name) for name in fields]
+    columns = [*keys, *changed]
+    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns]
+    table = quote(meta.db_table)
+    sql = (f"UPDATE {table} SET " + ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in changed)
+           + f" FROM (VALUES {', '.join([row] * len(objs))}) AS v ({', '.join(quote(f.column) for f in columns)})"
+           + " WHERE " + " AND ".join(f"{table}.{quote(f.column)} = v.{quote(f.column)}" for f in keys))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

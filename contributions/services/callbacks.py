@@ -34,6 +34,7 @@ from contributions.services.plan import (
 from contributions.webhooks import signature_headers, webhook_post, webhook_url_check
 from players.services import players_ensure
 from portal import jsonutil, metrics
+from portal.db import bulk_insert, bulk_update
 from portal.errors import DomainError
 from portal.logs import log_bind, log_within
 from portal.selectors import brand_for_operator
@@ -91,7 +92,7 @@ def contributions_accept(requests: list[tuple[str, ContributionIn, dict | None]]
                 players = players_ensure([(row.brand, requests[index][1]) for index, row in fresh.values()])
                 for row in rows:
                     row.player_id = players[(row.brand_id, row.player_ref)]
-                Contribution.objects.bulk_create(rows)
+                bulk_insert(rows)
                 tasks.enqueue_processing(rows[0].pk)
         except IntegrityError:  # a repeat stored meanwhile by another process: each on its own
             for row in rows:
@@ -222,7 +223,8 @@ def _apply_locked(items: list[Item], deliveries: list) -> int:
             outcomes.append(delivery_new(contribution=row, kind="data", payload=typed_payload("data", row.result_json)))
         for credit in result.credits:
             tasks.enqueue_credit(credit)
-    deliveries += WebhookDelivery.objects.bulk_create(outcomes)
+    bulk_insert(outcomes)
+    deliveries += outcomes
     return len(items)
 
 
@@ -428,7 +430,7 @@ def _attempts_record(finished: list[tuple[WebhookDelivery, tuple]]) -> None:
         WebhookAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
         held = set(WebhookDelivery.objects.select_for_update().filter(
             pk__in=[d.pk for d in moved], status=WebhookDelivery.Status.DELIVERING).values_list("pk", "attempt_count"))
-        WebhookDelivery.objects.bulk_update([d for d in moved if (d.pk, d.attempt_count) in held], [
+        bulk_update([d for d in moved if (d.pk, d.attempt_count) in held], [
             "claimed_until", "last_error", "status", "delivered_at", "next_attempt_at"])
 
 
@@ -497,7 +499,7 @@ def deliveries_due(limit: int = 1000) -> list[int]:
             if delivery.status == WebhookDelivery.Status.PENDING:
                 delivery.next_attempt_at = now  # at once: its backoff has passed already
         WebhookAttempt.objects.bulk_create(lost, ignore_conflicts=True)
-        WebhookDelivery.objects.bulk_update(abandoned, ["claimed_until", "last_error", "status", "next_attempt_at"])
+        bulk_update(abandoned, ["claimed_until", "last_error", "status", "next_attempt_at"])
     return list(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
