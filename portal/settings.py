@@ -332,6 +332,10 @@ WEBHOOK_CLAIM_SLACK_SECONDS = env.float("WEBHOOK_CLAIM_SLACK_SECONDS", default=3
 # workers: a slow receiver holds its own operator's slots, never everyone's.
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
 WEBHOOK_OPERATOR_CONCURRENCY = env.int("WEBHOOK_OPERATOR_CONCURRENCY", default=4)
+# A sender claims an operator's due deliveries this many rounds of its share ahead (fewer
+# transactions per webhook); a sender that dies leaves them to the sweeper once their claims
+# end (each lasts its place in the queue times WEBHOOK_TIMEOUT_SECONDS, plus the slack).
+WEBHOOK_CLAIM_WAVES = env.int("WEBHOOK_CLAIM_WAVES", default=8)
 # Async work in batches: contributions processed per transaction; the webhook sweeper queues
 # one sending task per this many due deliveries.
 ASYNC_BATCH_SIZE = env.int("ASYNC_BATCH_SIZE", default=50)

@@ -8,7 +8,7 @@ attempt on record.
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
@@ -317,7 +317,8 @@ def delivery_create(*, contribution: Contribution, kind: str, payload: str, enqu
 # While attempts run, a sending task looks for newly due deliveries this often, so one that
 # becomes due is not kept waiting behind slow attempts.
 CLAIM_POLL_SECONDS = 0.1
-# With most slots busy (slow receivers), free ones are refilled at most this often.
+# Claims, and the record of finished attempts, are made in chunks at most this often (each is a
+# transaction): at once when enough is waiting.
 CLAIM_REFILL_SECONDS = 0.05
 # The advisory lock claims take turns on (the two-number form: its own key space).
 CLAIM_LOCK = (0x77656268, 1)
@@ -328,31 +329,57 @@ def deliveries_send() -> int:
 
     Up to WEBHOOK_CONCURRENCY attempts run at once, and no more than
     WEBHOOK_OPERATOR_CONCURRENCY of one operator's across all workers, so a slow receiver
-    holds its own operator's slots only. Every attempt ends by its deadline; its claim lasts
-    longer, so no one else sends it meanwhile. Free slots are refilled as attempts finish, in
-    chunks (at once when half are free, else within CLAIM_REFILL_SECONDS), and every
-    CLAIM_POLL_SECONDS while they run; outcomes are recorded as they come."""
+    holds its own operator's slots only: an operator's deliveries are held by one sender at a
+    time, which claims a queue of them (up to WEBHOOK_CLAIM_WAVES rounds of its share) and
+    runs its share at once. Claims and outcomes are written in chunks, so a fast receiver
+    costs a transaction per chunk, not two per webhook. Every attempt ends by its deadline;
+    each claim lasts until its attempt's latest end (its place in the queue) plus a margin,
+    so no one else sends it meanwhile."""
     slots = max(1, settings.WEBHOOK_CONCURRENCY)
-    running: dict[Future, WebhookDelivery] = {}
-    attempted = 0
-    claimed_at = 0.0
+    share = max(1, settings.WEBHOOK_OPERATOR_CONCURRENCY)
     pool = _sending_pool(slots)  # outlives the call: its threads keep their kept-alive connections
+    running: dict[Future, WebhookDelivery] = {}
+    queued: dict[str, deque[WebhookDelivery]] = {}  # operator -> claimed, not started yet
+    finished: list[tuple[WebhookDelivery, tuple]] = []
+    attempted = 0
+    claimed_at = finished_since = 0.0
     while True:
-        free = slots - len(running)
-        # Claims in chunks (a claim is a transaction): at once when half the slots are free,
-        # else at most every CLAIM_REFILL_SECONDS -- so slots slow receivers hold never
-        # keep the others' deliveries waiting longer than that.
-        if free and (free >= slots // 2 or time.monotonic() - claimed_at >= CLAIM_REFILL_SECONDS):
-            claimed_at = time.monotonic()
-            for delivery in _deliveries_claim(free):
-                running[pool.submit(_post, delivery)] = delivery
-        if not running:
+        now = time.monotonic()
+        if finished and (not running or len(finished) >= slots // 2 or now - finished_since >= CLAIM_REFILL_SECONDS):
+            _attempts_record(finished)
+            attempted += len(finished)
+            finished = []
+        # What this sender holds (claimed, not yet on record) per operator.
+        held = Counter(delivery.brand.operator_id for delivery in running.values())
+        held.update(delivery.brand.operator_id for delivery, _ in finished)
+        held.update({operator_id: len(waiting) for operator_id, waiting in queued.items()})
+        room = 2 * slots - held.total()
+        if room > 0 and (room >= slots or now - claimed_at >= CLAIM_REFILL_SECONDS):
+            claimed_at = now
+            for delivery in _deliveries_claim(room, held=held, share=share):
+                queued.setdefault(delivery.brand.operator_id, deque()).append(delivery)
+        _start(pool, running, queued, slots=slots, share=share)
+        if not running and not finished:
             return attempted
-        done, _ = wait(running, timeout=CLAIM_POLL_SECONDS if free >= slots // 2 else CLAIM_REFILL_SECONDS,
+        if not running:
+            continue
+        done, _ = wait(running, timeout=CLAIM_REFILL_SECONDS if finished or room >= slots else CLAIM_POLL_SECONDS,
                        return_when=FIRST_COMPLETED)
-        if done:
-            _attempts_record([(running.pop(future), future.result()) for future in done])
-            attempted += len(done)
+        if done and not finished:
+            finished_since = time.monotonic()
+        finished += [(running.pop(future), future.result()) for future in done]
+
+
+def _start(pool: ThreadPoolExecutor, running: dict, queued: dict, *, slots: int, share: int) -> None:
+    """Start queued deliveries, in order, while slots are free and each operator is within its share."""
+    active = Counter(delivery.brand.operator_id for delivery in running.values())
+    for operator_id, waiting in list(queued.items()):
+        while waiting and len(running) < slots and active[operator_id] < share:
+            delivery = waiting.popleft()
+            running[pool.submit(_post, delivery)] = delivery
+            active[operator_id] += 1
+        if not waiting:
+            del queued[operator_id]
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -367,46 +394,59 @@ def _sending_pool(slots: int) -> ThreadPoolExecutor:
     return pool
 
 
-def _claim_lease() -> timedelta:
-    """How long a claim lasts: longer than any attempt can (its deadline) plus a margin."""
-    return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
+def _claim_lease(place: int = 0, share: int = 1) -> timedelta:
+    """How long a claim lasts: past the latest end of its attempt -- behind `place` others of
+    its operator, `share` at a time, each ending by its deadline -- plus a margin."""
+    rounds = place // max(1, share) + 1
+    return timedelta(seconds=rounds * settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
 
 
-def _deliveries_claim(slots: int) -> list[WebhookDelivery]:
-    """Claim up to `slots` due deliveries, oldest first, passing over operators that already
-    have WEBHOOK_OPERATOR_CONCURRENCY attempts running. Rows other workers are claiming are
-    skipped (SKIP LOCKED); the claim numbers the attempt (attempt_count + 1), so two attempts
-    of a delivery never share a number."""
-    cap = max(1, settings.WEBHOOK_OPERATOR_CONCURRENCY)
+def _deliveries_claim(limit: int, *, held: Counter, share: int) -> list[WebhookDelivery]:
+    """Claim up to `limit` due deliveries, oldest first, for this sender (`held`: what it holds
+    per operator): only of operators no other sender holds, at most WEBHOOK_CLAIM_WAVES times
+    their share each. Rows other senders are claiming are skipped (SKIP LOCKED); the claim
+    numbers the attempt (attempt_count + 1), so two attempts of a delivery never share a
+    number, and lasts until the attempt's latest end in this sender's queue."""
+    depth = share * max(1, settings.WEBHOOK_CLAIM_WAVES)
     now = timezone.now()
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-    picked: list[int] = []
+    picked: list[tuple[int, int]] = []  # (pk, place in its operator's queue)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # Claims take turns (a lock held to commit), so the count of an operator's running
-            # attempts that each one reads is exact across workers.
+            # Claims take turns (a lock held to commit), so what each one reads of the others'
+            # claims is exact across senders.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", CLAIM_LOCK)
-        busy = Counter(dict(
+        claimed = Counter(dict(
             WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DELIVERING, claimed_until__gte=now)
             .values_list("brand__operator_id").annotate(running=Count("pk")).order_by()))
-        while len(picked) < slots:
-            full = [operator_id for operator_id, count in busy.items() if count >= cap]
-            rows = list(due.exclude(pk__in=picked).exclude(brand__operator_id__in=full)
+        mine = Counter(held)
+        while len(picked) < limit:
+            # Operators another sender holds, and operators whose queue here is full, are passed over.
+            closed = [operator_id for operator_id, count in claimed.items()
+                      if count > mine[operator_id] or mine[operator_id] >= depth]
+            rows = list(due.exclude(pk__in=[pk for pk, _ in picked]).exclude(brand__operator_id__in=closed)
                         .select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at", "id")
-                        .values_list("pk", "brand__operator_id")[:slots - len(picked)])
+                        .values_list("pk", "brand__operator_id")[:limit - len(picked)])
             if not rows:
                 break
             for pk, operator_id in rows:
-                if busy[operator_id] < cap:
-                    picked.append(pk)
-                    busy[operator_id] += 1
+                if mine[operator_id] < depth:
+                    picked.append((pk, mine[operator_id]))
+                    mine[operator_id] += 1
+                    claimed[operator_id] += 1
         if not picked:
             return []
-        WebhookDelivery.objects.filter(pk__in=picked).update(
-            status=WebhookDelivery.Status.DELIVERING, claimed_until=timezone.now() + _claim_lease(),
-            attempt_count=F("attempt_count") + 1)
-    return list(WebhookDelivery.objects.select_related("brand__operator").filter(pk__in=picked))
+        by_lease: dict[timedelta, list[int]] = {}
+        for pk, place in picked:
+            by_lease.setdefault(_claim_lease(place, share), []).append(pk)
+        for lease, pks in by_lease.items():
+            WebhookDelivery.objects.filter(pk__in=pks).update(
+                status=WebhookDelivery.Status.DELIVERING, claimed_until=timezone.now() + lease,
+                attempt_count=F("attempt_count") + 1)
+    order = {pk: n for n, (pk, _) in enumerate(picked)}
+    return sorted(WebhookDelivery.objects.select_related("brand__operator").filter(pk__in=order),
+                  key=lambda delivery: order[delivery.pk])
 
 
 def _attempts_record(finished: list[tuple[WebhookDelivery, tuple]]) -> None:
@@ -492,7 +532,7 @@ def deliveries_due(limit: int = 1000) -> list[int]:
         lost = []
         for delivery in abandoned:
             lost.append(WebhookAttempt(delivery=delivery, number=delivery.attempt_count, latency_ms=0,
-                                       started_at=delivery.claimed_until - _claim_lease(),  # when it was claimed
+                                       started_at=delivery.claimed_until - _claim_lease(),  # its latest start
                                        error="abandoned: no outcome was recorded before its claim expired"))
             _delivery_move_on(delivery, number=delivery.attempt_count, success=False, finished_at=now,
                               error=lost[-1].error)
