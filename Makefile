@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-services test-embedded lint stack bench clean
+.PHONY: install run test test-services test-embedded test-ledger-sqlite lint stack bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,16 +23,14 @@ run: install
 
 ## Run the test suite in both runtime modes at once (portal/runtime.py): services (PostgreSQL and
 ## Redis on 127.0.0.1, see README) and embedded (no Redis: tasks in the calling process, the
-## in-memory channel layer; its own test database); then the ledger's tests on SQLite, the
+## in-memory channel layer; its own test database) and the ledger's tests on SQLite, the
 ## embedded default of `make run`: the money must add up exactly on every backend.
 LEDGER_TESTS := tests/contributions/test_batch_apply.py tests/contributions/test_mechanics.py \
 	tests/contributions/test_drops.py tests/contributions/test_raffles.py tests/contributions/test_api.py \
 	tests/portal/test_embedded_ledger.py tests/contributions/test_daily_close.py tests/contributions/test_archive.py \
 	tests/contributions/test_session_tokens.py
 test: install
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-services test-embedded
-	rm -f var/test-ledger.sqlite3 && mkdir -p var
-	REDIS_URL= DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-services test-embedded test-ledger-sqlite
 
 test-services: install
 	@echo "== the suite in the services runtime (PostgreSQL, Redis)"
@@ -41,6 +39,11 @@ test-services: install
 test-embedded: install
 	@echo "== the suite in the embedded runtime (PostgreSQL, no Redis)"
 	REDIS_URL= DATABASE_TEST_NAME=$${DATABASE_TEST_NAME:-test_jackpot_portal}_embedded $(BIN)/pytest
+
+test-ledger-sqlite: install
+	@echo "== the ledger's tests on SQLite, embedded (make run's defaults)"
+	rm -f var/test-ledger.sqlite3 && mkdir -p var
+	REDIS_URL= DATABASE_URL=sqlite:///$(CURDIR)/var/test-ledger.sqlite3 $(BIN)/pytest -m "not slow" $(LEDGER_TESTS)
 
 ## Web, worker, beat (and the demo wallet) together on PostgreSQL and Redis (DATABASE_URL and REDIS_URL must be set).
 stack: install
