@@ -32,7 +32,7 @@ from contributions.services.plan import Plan, contributions_stored, highest, key
 from players.models import OptIn
 from players.services import TicketBook, players_touch
 from portal import clock, jsonutil
-from portal.db import bulk_insert, bulk_update
+from portal.db import bulk_insert, bulk_update, ids_reserve
 from portal.errors import DomainError, rejected
 from portal.money import ZERO, convert, ledger, ledger_down, payout
 from sources import services as catalogue
@@ -120,6 +120,7 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     # Repeats of stored contributions, read before the locks (one stored meanwhile by another
     # process meets the unique key on insert: then each contribution goes alone).
     stored = contributions_stored(key_of(item.contribution) for item in items if item.contribution.pk is None)
+    ids = ids_reserve(Contribution, sum(item.contribution.pk is None for item in items))  # one query less locked
     # The instance row first (a pause waits for the batch, the batch for a pause), then its pots
     # in primary-key order: every writer takes them in this order, so none deadlocks.
     state, raffle_period = JackpotInstance.objects.select_for_update(no_key=True).filter(
@@ -214,7 +215,7 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
             optin_counts[plan.optin.pk] += 1
 
     _write(instance, applied, results, increments=increments, new_commitments=new_commitments,
-           pots=[by_pk[pk] for pk in sorted(touched)], tickets=tickets, optin_counts=optin_counts, now=now)
+           pots=[by_pk[pk] for pk in sorted(touched)], tickets=tickets, optin_counts=optin_counts, now=now, ids=ids)
     return results
 
 
@@ -324,11 +325,12 @@ def _fill(contribution: Contribution, plan, player, *, house: Decimal, tickets, 
     contribution.token = ""  # an async row's session token, kept until now for its wallet calls
 
 
-def _write(instance, live_items, results, *, increments, new_commitments, pots, tickets, optin_counts, now) -> None:
-    """Step 4: every row in bulk, each pot once."""
+def _write(instance, live_items, results, *, increments, new_commitments, pots, tickets, optin_counts, now,
+           ids) -> None:
+    """Step 4: every row in bulk, each pot once (in one statement)."""
     new = [item.contribution for _, item in live_items if item.contribution.pk is None]
     accepted = [item.contribution for _, item in live_items if item.contribution.pk is not None]
-    bulk_insert(new)
+    bulk_insert(new, ids=ids)
     # Accepted async rows get their outcome, in one statement.
     bulk_update(accepted, ["jackpot", "source", "player", "amount", "amount_base", "house_amount", "rate",
                            "player_funded", "tickets_awarded", "status", "processed_at", "result_json", "token"],
@@ -345,11 +347,9 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     revealed = [win.commitment.pk for win in wins if win.commitment is not None]
     if revealed:
         DropCommitment.objects.filter(pk__in=revealed).update(revealed_at=now)
-    for pot in pots:  # one plain UPDATE per pot: bulk_update's CASE per field costs more to build than to send
+    for pot in pots:
         pot.updated_at = now
-        Pot.objects.filter(pk=pot.pk).update(current_value=pot.current_value, seed_fund=pot.seed_fund,
-                                             seed_deficit=pot.seed_deficit, generation=pot.generation,
-                                             updated_at=now)
+    bulk_update(pots, ["current_value", "seed_fund", "seed_deficit", "generation", "updated_at"])
     if tickets is not None:
         tickets.save(now)
     try:

@@ -18,15 +18,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Queries one synchronous contribution costs once the catalogue is known (Django counts BEGIN
 # and COMMIT too), as a batch of one: the player's opt-in (it may set the contribution value);
-# then one transaction: the idempotency check, the instance locked (its state), its pots locked
-# in key order, the player upserted, the contribution and its increments inserted (each: ids
-# from its sequence, then COPY), each of the three pots updated. A batch of many costs the same
-# (tests/contributions/test_batch_apply.py).
-OPERATOR_FUNDED = 14
+# then one transaction: the idempotency check and the contribution's id, the instance locked
+# (its state), its pots locked in key order, the player upserted, the contribution inserted
+# (COPY), its increments (ids, COPY), the three pots updated in one statement. A batch of many
+# costs the same (tests/contributions/test_batch_apply.py).
+OPERATOR_FUNDED = 12
 # A player-funded (opt-in) side bet at a wallet adds: the round's lock (taken and released),
 # the Debit's insert (in a savepoint: a concurrent duplicate is an IntegrityError, public API
 # only) and its outcome, the Debit locked and linked, the opt-in's counter.
-PLAYER_FUNDED_WITH_WALLET = 23
+PLAYER_FUNDED_WITH_WALLET = 21
 
 
 @pytest.fixture
