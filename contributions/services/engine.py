@@ -136,18 +136,18 @@ class Request:
     log: dict | None = None
 
 
+def connection_release(idle: bool) -> None:
+    """After a lane batch: when the lane is idle, or its connection failed, the connection goes
+    back to the pool (checked when taken again). Under load the lane keeps it from one batch to
+    the next: a checkout and the pool's check of the connection cost a round trip per batch."""
+    if (idle or connection.errors_occurred) and not connection.in_atomic_block:
+        close_old_connections()
+
+
 def contributions_run(requests: list[Request]) -> list:
     """The lane's work: one result per request, in order -- an `Outcome`, an exception to
     answer with, or `AtWallet`. Synchronous contributions are planned one by one and applied
     per instance (one transaction each); asynchronous ones are accepted in one insert."""
-    try:
-        return _run(requests)
-    finally:
-        if not connection.in_atomic_block:  # between batches the connection goes back to the pool
-            close_old_connections()
-
-
-def _run(requests: list[Request]) -> list:
     # Not at the top: callbacks answers its processed rows with this module's `outcome_of`.
     from contributions.services.callbacks import contributions_accept
 
@@ -228,4 +228,4 @@ def _lane_batch_max() -> int:
     return settings.GROUP_COMMIT_MAX
 
 
-lane = Lane(contributions_run, batch_max=_lane_batch_max, on_batch=metrics.sync_batch)
+lane = Lane(contributions_run, batch_max=_lane_batch_max, on_batch=metrics.sync_batch, after_batch=connection_release)

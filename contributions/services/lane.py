@@ -32,10 +32,15 @@ class _Waiting:
 
 class Lane:
     def __init__(self, run: Callable[[list], list], *, batch_max: Callable[[], int], idle_seconds: float = 30.0,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 after_batch: Callable[[bool], None] | None = None) -> None:
         """`run(items)` does the database work of a batch on the lane's thread and returns one
-        result per item, in order; a result that is an exception is raised to its caller."""
+        result per item, in order; a result that is an exception is raised to its caller.
+        `after_batch(idle)` runs on the lane's thread after each batch, `idle` when nothing
+        else waits (the lane hands its database connection back then, not between back-to-back
+        batches)."""
         self.run = run
+        self.after_batch = after_batch
         self.batch_max = batch_max
         self.idle_seconds = idle_seconds
         self.on_batch = on_batch
@@ -74,7 +79,7 @@ class Lane:
                 if not batch:
                     continue
                 try:
-                    results = await run([item for item, _ in batch])
+                    results = await run([item for item, _ in batch], waiting.queue)
                 except BaseException as exc:  # the batch failed as a whole: each request sees why
                     for _, future in batch:
                         if not future.done():
@@ -95,8 +100,12 @@ class Lane:
                         if not future.done():
                             future.cancel()
 
-    def _run(self, items: list) -> list:
+    def _run(self, items: list, queue: deque) -> list:
         self.largest = max(self.largest, len(items))
         if self.on_batch is not None:
             self.on_batch(len(items))
-        return self.run(items)
+        try:
+            return self.run(items)
+        finally:
+            if self.after_batch is not None:
+                self.after_batch(not queue)  # a racy read of the loop's queue, and harmless: a hint
