@@ -354,9 +354,11 @@ def deliveries_send() -> int:
         held.update(delivery.brand.operator_id for delivery, _ in finished)
         held.update({operator_id: len(waiting) for operator_id, waiting in queued.items()})
         room = 2 * slots - held.total()
+        holding = {d.pk for d in running.values()} | {d.pk for d, _ in finished} | {
+            d.pk for waiting in queued.values() for d in waiting}
         if room > 0 and (room >= slots or now - claimed_at >= CLAIM_REFILL_SECONDS):
             claimed_at = now
-            for delivery in _deliveries_claim(room, held=held, share=share):
+            for delivery in _deliveries_claim(room, held=held, holding=holding, share=share):
                 queued.setdefault(delivery.brand.operator_id, deque()).append(delivery)
         _start(pool, running, queued, slots=slots, share=share)
         if not running and not finished:
@@ -401,10 +403,11 @@ def _claim_lease(place: int = 0, share: int = 1) -> timedelta:
     return timedelta(seconds=rounds * settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
 
 
-def _deliveries_claim(limit: int, *, held: Counter, share: int) -> list[WebhookDelivery]:
+def _deliveries_claim(limit: int, *, held: Counter, holding: set[int], share: int) -> list[WebhookDelivery]:
     """Claim up to `limit` due deliveries, oldest first, for this sender (`held`: what it holds
-    per operator): only of operators no other sender holds, at most WEBHOOK_CLAIM_WAVES times
-    their share each. Rows other senders are claiming are skipped (SKIP LOCKED); the claim
+    per operator; `holding`: those deliveries -- one the sweeper took back from a stalled
+    attempt of this very sender is left to others): only of operators no other sender holds,
+    at most WEBHOOK_CLAIM_WAVES times their share each. Rows other senders are claiming are skipped (SKIP LOCKED); the claim
     numbers the attempt (attempt_count + 1), so two attempts of a delivery never share a
     number, and lasts until the attempt's latest end in this sender's queue."""
     depth = share * max(1, settings.WEBHOOK_CLAIM_WAVES)
@@ -425,7 +428,8 @@ def _deliveries_claim(limit: int, *, held: Counter, share: int) -> list[WebhookD
             # Operators another sender holds, and operators whose queue here is full, are passed over.
             closed = [operator_id for operator_id, count in claimed.items()
                       if count > mine[operator_id] or mine[operator_id] >= depth]
-            rows = list(due.exclude(pk__in=[pk for pk, _ in picked]).exclude(brand__operator_id__in=closed)
+            rows = list(due.exclude(pk__in=[*holding, *(pk for pk, _ in picked)])
+                        .exclude(brand__operator_id__in=closed)
                         .select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at", "id")
                         .values_list("pk", "brand__operator_id")[:limit - len(picked)])
             if not rows:
