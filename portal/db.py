@@ -8,7 +8,9 @@ Framework privates used here, and why no public API does it:
   hold `check`: Django passes it explicitly), so ours is swapped in on the pool it made.
 """
 
-from django.db import IntegrityError, connections, router, transaction
+from contextlib import contextmanager
+
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from psycopg_pool import ConnectionPool
@@ -131,3 +133,16 @@ def bulk_update(objs: list, fields: list[str], *, match: tuple[str, ...] = ()) -
            + " WHERE " + " AND ".join(f"{table}.{quote(f.column)} = v.{quote(f.column)}" for f in keys))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+@contextmanager
+def commit_unflushed():
+    """A transaction whose commit does not wait for its WAL to reach the disk (PostgreSQL's
+    `synchronous_commit = off`, for this transaction only; elsewhere a plain transaction).
+    For writes that only matter with a later write that does wait: PostgreSQL flushes its WAL
+    in order, so that later commit makes this one durable too (a crash in between loses both)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield

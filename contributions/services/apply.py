@@ -113,8 +113,12 @@ def winners(lines: list[PotLine]) -> list[PotLine]:
     return promised
 
 
-def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> list[Applied]:
-    """Apply `items` (all routed to `instance`) in the caller's transaction; see the module."""
+def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None, players: dict | None = None
+                ) -> list[Applied]:
+    """Apply `items` (all routed to `instance`) in the caller's transaction; see the module.
+    `players`: the batch's players as `players_batch_touch` made them before the transaction
+    (the synchronous path, so their upsert is not part of what the instance's locks wait
+    for); without it they are upserted here, under the locks."""
     now = now or clock.now()
     results = [Applied(contribution=item.contribution) for item in items]
     # Repeats of stored contributions, read before the locks (one stored meanwhile by another
@@ -133,8 +137,8 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     if not live_items:
         return results
 
-    players = players_touch([(item.plan.brand, item.plan.request, item.contribution.player_id)
-                             for _, item in live_items])
+    if players is None:
+        players = players_batch_touch([item for _, item in live_items])
     live_items = _not_excluded(live_items, players, results, now)
     if not live_items:
         return results
@@ -217,6 +221,12 @@ def batch_apply(instance: JackpotInstance, items: list[Item], *, now=None) -> li
     _write(instance, applied, results, increments=increments, new_commitments=new_commitments,
            pots=[by_pk[pk] for pk in sorted(touched)], tickets=tickets, optin_counts=optin_counts, now=now, ids=ids)
     return results
+
+
+def players_batch_touch(items: list[Item]) -> dict:
+    """The items' players, inserted or refreshed (`players_touch`), with their exclusion as it
+    stands now."""
+    return players_touch([(item.plan.brand, item.plan.request, item.contribution.player_id) for item in items])
 
 
 def _admissible(instance, state: str, items: list[Item], results: list[Applied],

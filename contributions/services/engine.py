@@ -27,7 +27,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, conn
 from contributions import tasks
 from contributions.schemas import ContributionIn
 from contributions.services import payments
-from contributions.services.apply import Applied, Item, batch_apply
+from contributions.services.apply import Applied, Item, batch_apply, players_batch_touch
 from contributions.services.group import committer
 from contributions.services.lane import Lane
 from contributions.services.plan import (
@@ -38,7 +38,8 @@ from contributions.services.plan import (
     contribution_plan,
     replay,
 )
-from portal import metrics
+from portal import clock, metrics
+from portal.db import commit_unflushed
 from portal.errors import DomainError
 from portal.logs import log_bind, log_within
 from portal.selectors import brand_for_operator
@@ -89,8 +90,15 @@ def apply_batch(items: list[Item]) -> list[Applied]:
     batch's transaction: then each contribution is applied alone, so it alone is a repeat."""
     new = [item.contribution for item in items if item.contribution.pk is None]
     try:
+        # The players first, in a statement of their own: their upsert is then not part of what
+        # waits on, and holds, the instance's locks. Their exclusion is read as it stands now,
+        # before the contributions' `processed_at` is taken (a player excluded later than that
+        # is excluded after these contributions, as the ledger's times say).
+        now = clock.now()
+        with commit_unflushed():  # made durable by the batch's own commit, which waits for the WAL
+            players = players_batch_touch(items)
         with transaction.atomic():
-            results = batch_apply(items[0].plan.instance, items)
+            results = batch_apply(items[0].plan.instance, items, now=now, players=players)
     except Exception as exc:
         for contribution in new:  # rolled back: not stored after all
             contribution.pk = None

@@ -18,15 +18,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Queries one synchronous contribution costs once the catalogue is known (Django counts BEGIN
 # and COMMIT too), as a batch of one: the player's opt-in (it may set the contribution value);
-# then one transaction: the idempotency check and the contribution's id, the instance locked
-# (its state), its pots locked in key order, the player upserted, the contribution inserted
+# the player upserted in a transaction of its own (BEGIN, its commit not waiting for the WAL,
+# the upsert, COMMIT); then one transaction: the idempotency check and the contribution's id,
+# the instance locked (its state), its pots locked in key order, the contribution inserted
 # (COPY), its increments (ids, COPY), the three pots updated in one statement. A batch of many
 # costs the same (tests/contributions/test_batch_apply.py).
-OPERATOR_FUNDED = 12
+OPERATOR_FUNDED = 15
 # A player-funded (opt-in) side bet at a wallet adds: the round's lock (taken and released),
 # the Debit's insert (in a savepoint: a concurrent duplicate is an IntegrityError, public API
 # only) and its outcome, the Debit locked and linked, the opt-in's counter.
-PLAYER_FUNDED_WITH_WALLET = 21
+PLAYER_FUNDED_WITH_WALLET = 24
 
 
 @pytest.fixture
