@@ -98,34 +98,44 @@ def bulk_insert(objs: list, *, ids: list[int] | None = None) -> None:
         # A relation set to an object saved just before (above, or by an earlier bulk_insert):
         # its pk is known only now (what bulk_create does for its objects too).
         for field in fields:
-            if field.is_relation and field.many_to_one:
+            if field.is_relation and (field.many_to_one or field.one_to_one):
                 for obj in objs:
                     if getattr(obj, field.attname) is None and field.is_cached(obj):
-                        setattr(obj, field.attname, getattr(field.get_cached_value(obj), "pk", None))
+                        related = field.get_cached_value(obj)
+                        if related is None:
+                            continue
+                        value = getattr(related, field.target_field.attname)
+                        if value is None:  # as bulk_create refuses it
+                            raise ValueError(f"bulk_insert() prohibited to prevent data loss due to unsaved "
+                                             f"related object '{field.name}'.")
+                        setattr(obj, field.attname, value)
         columns = ", ".join(quote(field.column) for field in fields)
         with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 copy.write_row([field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields])
 
 
-def bulk_update(objs: list, fields: list[str], *, match: tuple[str, ...] = ()) -> None:
+def bulk_update(objs: list, fields: list[str], *, match: tuple[str, ...] = ()) -> int:
     """UPDATE `fields` of many rows of one model to their objects' values, like
     `bulk_update(objs, fields)`, in one statement that joins a VALUES list on PostgreSQL
     (Django's bulk_update builds a CASE per field and row: half a worker's CPU on a batch).
     `match`: more columns to find each row by besides the pk (a partitioned table's key).
-    Other databases: `bulk_update`."""
+    Other databases: `bulk_update`. Returns how many rows were updated."""
     if not objs:
-        return
+        return 0
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objs, fields)
-        return
+        return model._default_manager.bulk_update(objs, fields)
     meta, quote = model._meta, connection.ops.quote_name
     keys = [meta.pk, *(meta.get_field(name) for name in match)]
     changed = [meta.get_field(name) for name in fields]
     columns = [*keys, *changed]
-    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    # Character values are cast to text: a cast to varchar(n) would cut a long value short,
+    # where the assignment to the column refuses it.
+    casts = ["text" if field.db_type(connection).startswith("varchar") else field.db_type(connection)
+             for field in columns]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
     params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns]
     table = quote(meta.db_table)
     sql = (f"UPDATE {table} SET " + ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in changed)
@@ -133,6 +143,7 @@ def bulk_update(objs: list, fields: list[str], *, match: tuple[str, ...] = ()) -
            + " WHERE " + " AND ".join(f"{table}.{quote(f.column)} = v.{quote(f.column)}" for f in keys))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 @contextmanager
@@ -140,9 +151,11 @@ def commit_unflushed():
     """A transaction whose commit does not wait for its WAL to reach the disk (PostgreSQL's
     `synchronous_commit = off`, for this transaction only; elsewhere a plain transaction).
     For writes that only matter with a later write that does wait: PostgreSQL flushes its WAL
-    in order, so that later commit makes this one durable too (a crash in between loses both)."""
+    in order, so that later commit makes this one durable too (a crash in between loses both).
+    Inside an enclosing transaction it is a plain savepoint: the enclosing commit waits."""
+    outermost = not connection.in_atomic_block  # inside another transaction it would be that one's setting
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield

@@ -342,9 +342,11 @@ def _write(instance, live_items, results, *, increments, new_commitments, pots, 
     accepted = [item.contribution for _, item in live_items if item.contribution.pk is not None]
     bulk_insert(new, ids=ids)
     # Accepted async rows get their outcome, in one statement.
-    bulk_update(accepted, ["jackpot", "source", "player", "amount", "amount_base", "house_amount", "rate",
-                           "player_funded", "tickets_awarded", "status", "processed_at", "result_json", "token"],
-                match=("created_month",))
+    updated = bulk_update(accepted, ["jackpot", "source", "player", "amount", "amount_base", "house_amount", "rate",
+                                     "player_funded", "tickets_awarded", "status", "processed_at", "result_json",
+                                     "token"], match=("created_month",))
+    if updated != len(accepted):  # locked by the worker, so every one must be there
+        raise DatabaseError(f"{len(accepted) - updated} accepted contributions were not found to update")
     for _, item in live_items:
         if item.debit is not None:
             WalletTransaction.objects.filter(pk=item.debit.pk).update(contribution=item.contribution)

@@ -6,7 +6,9 @@ deliveries are attempted, retried on a backoff schedule, and marked failed -- ev
 attempt on record.
 """
 
+import contextlib
 import logging
+import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -322,6 +324,9 @@ CLAIM_POLL_SECONDS = 0.1
 CLAIM_REFILL_SECONDS = 0.05
 # The advisory lock claims take turns on (the two-number form: its own key space).
 CLAIM_LOCK = (0x77656268, 1)
+# A claimed delivery is started only if its claim lasts at least its deadline plus this long
+# (at most half the claims' slack): time to put its outcome on record.
+CLAIM_START_MARGIN_SECONDS = 1.0
 
 
 def deliveries_send() -> int:
@@ -330,11 +335,13 @@ def deliveries_send() -> int:
     Up to WEBHOOK_CONCURRENCY attempts run at once, and no more than
     WEBHOOK_OPERATOR_CONCURRENCY of one operator's across all workers, so a slow receiver
     holds its own operator's slots only: an operator's deliveries are held by one sender at a
-    time, which claims a queue of them (up to WEBHOOK_CLAIM_WAVES rounds of its share) and
-    runs its share at once. Claims and outcomes are written in chunks, so a fast receiver
-    costs a transaction per chunk, not two per webhook. Every attempt ends by its deadline;
-    each claim lasts until its attempt's latest end (its place in the queue) plus a margin,
-    so no one else sends it meanwhile."""
+    time (a sender holds at most WEBHOOK_CONCURRENCY / WEBHOOK_OPERATOR_CONCURRENCY operators),
+    which claims a queue of them (up to WEBHOOK_CLAIM_WAVES rounds of its share) and runs its
+    share at once, operators in turn. Claims and outcomes are written in chunks, so a fast
+    receiver costs a transaction per chunk, not two per webhook. Every attempt ends by its
+    deadline; each claim lasts until its attempt's latest end (its place in the queue) plus a
+    margin, and an attempt that could no longer end within its claim is handed back unsent,
+    so no one else sends it meanwhile. On an error, claims not yet started are handed back."""
     slots = max(1, settings.WEBHOOK_CONCURRENCY)
     share = max(1, settings.WEBHOOK_OPERATOR_CONCURRENCY)
     pool = _sending_pool(slots)  # outlives the call: its threads keep their kept-alive connections
@@ -343,57 +350,97 @@ def deliveries_send() -> int:
     finished: list[tuple[WebhookDelivery, tuple]] = []
     attempted = 0
     claimed_at = finished_since = 0.0
-    while True:
-        now = time.monotonic()
-        if finished and (not running or len(finished) >= slots // 2 or now - finished_since >= CLAIM_REFILL_SECONDS):
-            _attempts_record(finished)
-            attempted += len(finished)
-            finished = []
-        # What this sender holds (claimed, not yet on record) per operator.
-        held = Counter(delivery.brand.operator_id for delivery in running.values())
-        held.update(delivery.brand.operator_id for delivery, _ in finished)
-        held.update({operator_id: len(waiting) for operator_id, waiting in queued.items()})
-        room = 2 * slots - held.total()
-        holding = {d.pk for d in running.values()} | {d.pk for d, _ in finished} | {
-            d.pk for waiting in queued.values() for d in waiting}
-        if room > 0 and (room >= slots or now - claimed_at >= CLAIM_REFILL_SECONDS):
-            claimed_at = now
-            for delivery in _deliveries_claim(room, held=held, holding=holding, share=share):
-                queued.setdefault(delivery.brand.operator_id, deque()).append(delivery)
-        _start(pool, running, queued, slots=slots, share=share)
-        if not running and not finished:
-            return attempted
-        if not running:
-            continue
-        done, _ = wait(running, timeout=CLAIM_REFILL_SECONDS if finished or room >= slots else CLAIM_POLL_SECONDS,
-                       return_when=FIRST_COMPLETED)
-        if done and not finished:
-            finished_since = time.monotonic()
-        finished += [(running.pop(future), future.result()) for future in done]
+    try:
+        while True:
+            now = time.monotonic()
+            if finished and (not running or len(finished) >= slots // 2
+                             or now - finished_since >= CLAIM_REFILL_SECONDS):
+                recording, finished = finished, []
+                _attempts_record(recording)
+                attempted += len(recording)
+            # What this sender holds (claimed, not yet on record) per operator.
+            holding = [*running.values(), *(d for d, _ in finished), *(d for q in queued.values() for d in q)]
+            held = Counter(delivery.brand.operator_id for delivery in holding)
+            room = 2 * slots - len(holding)
+            if room > 0 and (room >= slots or now - claimed_at >= CLAIM_REFILL_SECONDS):
+                claimed_at = now
+                for delivery in _deliveries_claim(room, held=held, holding={d.pk for d in holding}, share=share,
+                                                  operators=max(1, slots // share)):
+                    queued.setdefault(delivery.brand.operator_id, deque()).append(delivery)
+            _start(pool, running, queued, slots=slots, share=share)
+            if not running and not finished and not queued:
+                return attempted
+            if not running:
+                continue
+            done, _ = wait(running, timeout=CLAIM_REFILL_SECONDS if finished or room >= slots else CLAIM_POLL_SECONDS,
+                           return_when=FIRST_COMPLETED)
+            if done and not finished:
+                finished_since = time.monotonic()
+            finished += [(running.pop(future), future.result()) for future in done]
+    except BaseException:
+        # Claims never started go back at once (not after their leases, at the cost of an
+        # attempt); finished attempts are put on record if the database lets us.
+        with contextlib.suppress(Exception):
+            _claims_hand_back([d for q in queued.values() for d in q])
+        finished += [(delivery, future.result()) for future, delivery in running.items() if future.done()]
+        if finished:
+            with contextlib.suppress(Exception):
+                _attempts_record(finished)
+        raise
 
 
 def _start(pool: ThreadPoolExecutor, running: dict, queued: dict, *, slots: int, share: int) -> None:
-    """Start queued deliveries, in order, while slots are free and each operator is within its share."""
+    """Start queued deliveries while slots are free: operators in turn, each within its share,
+    each operator's in order. One whose claim would end before its attempt could (it waited
+    longer than its place in the queue allowed for) is handed back unsent."""
     active = Counter(delivery.brand.operator_id for delivery in running.values())
-    for operator_id, waiting in list(queued.items()):
-        while waiting and len(running) < slots and active[operator_id] < share:
-            delivery = waiting.popleft()
-            running[pool.submit(_post, delivery)] = delivery
-            active[operator_id] += 1
-        if not waiting:
-            del queued[operator_id]
+    late: list[WebhookDelivery] = []
+    margin = min(CLAIM_START_MARGIN_SECONDS, max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS) / 2)
+    deadline = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + margin)
+    progress = True
+    while progress and len(running) < slots:
+        progress = False
+        for operator_id, waiting in list(queued.items()):
+            if len(running) >= slots:
+                break
+            if waiting and active[operator_id] < share:
+                delivery = waiting.popleft()
+                progress = True
+                if delivery.claimed_until is None or delivery.claimed_until - deadline < timezone.now():
+                    late.append(delivery)
+                else:
+                    running[pool.submit(_post, delivery)] = delivery
+                    active[operator_id] += 1
+            if not waiting:
+                del queued[operator_id]
+    if late:
+        _claims_hand_back(late)
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+def _claims_hand_back(deliveries: list[WebhookDelivery]) -> None:
+    """Claims this sender will not start: pending again under their previous attempt number,
+    unless the sweeper or another sender has moved them on meanwhile."""
+    for delivery in deliveries:
+        WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.DELIVERING,
+                                       attempt_count=delivery.attempt_count).update(
+            status=WebhookDelivery.Status.PENDING, claimed_until=None, attempt_count=F("attempt_count") - 1)
+
+
+_senders = threading.local()
 
 
 def _sending_pool(slots: int) -> ThreadPoolExecutor:
-    """This process's sending threads, made once: each keeps its session (`guarded_session`),
-    so deliveries to a receiver reuse connections from one call to the next."""
-    pool = _pools.get(slots)
-    if pool is None:
-        pool = _pools[slots] = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook")
-    return pool
+    """The calling sender's own sending threads (a worker's thread, or a scheduler thread of the
+    embedded runtime), made once per sender and kept: each keeps its session
+    (`guarded_session`), so deliveries to a receiver reuse connections from one call to the
+    next. Two senders in one process never wait on each other's slow attempts for a thread.
+    They go with the sender's thread."""
+    kept = getattr(_senders, "pool", None)
+    if kept is None or kept[0] != slots:
+        if kept is not None:
+            kept[1].shutdown(wait=False)
+        kept = _senders.pool = (slots, ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook"))
+    return kept[1]
 
 
 def _claim_lease(place: int = 0, share: int = 1) -> timedelta:
@@ -403,12 +450,14 @@ def _claim_lease(place: int = 0, share: int = 1) -> timedelta:
     return timedelta(seconds=rounds * settings.WEBHOOK_TIMEOUT_SECONDS + max(1.0, settings.WEBHOOK_CLAIM_SLACK_SECONDS))
 
 
-def _deliveries_claim(limit: int, *, held: Counter, holding: set[int], share: int) -> list[WebhookDelivery]:
+def _deliveries_claim(limit: int, *, held: Counter, holding: set[int], share: int,
+                      operators: int) -> list[WebhookDelivery]:
     """Claim up to `limit` due deliveries, oldest first, for this sender (`held`: what it holds
     per operator; `holding`: those deliveries -- one the sweeper took back from a stalled
     attempt of this very sender is left to others): only of operators no other sender holds,
-    at most WEBHOOK_CLAIM_WAVES times their share each. Rows other senders are claiming are skipped (SKIP LOCKED); the claim
-    numbers the attempt (attempt_count + 1), so two attempts of a delivery never share a
+    at most WEBHOOK_CLAIM_WAVES times their share each, and of at most `operators` operators
+    (so each held operator can run its share at once, which the claims' leases count on).
+    Rows other senders are claiming are skipped (SKIP LOCKED); the claim numbers the attempt (attempt_count + 1), so two attempts of a delivery never share a
     number, and lasts until the attempt's latest end in this sender's queue."""
     depth = share * max(1, settings.WEBHOOK_CLAIM_WAVES)
     now = timezone.now()
@@ -425,20 +474,29 @@ def _deliveries_claim(limit: int, *, held: Counter, holding: set[int], share: in
             .values_list("brand__operator_id").annotate(running=Count("pk")).order_by()))
         mine = Counter(held)
         while len(picked) < limit:
-            # Operators another sender holds, and operators whose queue here is full, are passed over.
-            closed = [operator_id for operator_id, count in claimed.items()
-                      if count > mine[operator_id] or mine[operator_id] >= depth]
-            rows = list(due.exclude(pk__in=[*holding, *(pk for pk, _ in picked)])
-                        .exclude(brand__operator_id__in=closed)
+            # Operators another sender holds, operators whose queue here is full, and new ones
+            # once this sender holds as many as it may are passed over.
+            closed = {operator_id for operator_id, count in claimed.items() if count > mine[operator_id]}
+            closed |= {operator_id for operator_id, count in mine.items() if count >= depth}
+            full = sum(1 for count in mine.values() if count) >= operators
+            rows = due.exclude(pk__in=[*holding, *(pk for pk, _ in picked)]).exclude(brand__operator_id__in=closed)
+            if full:
+                rows = rows.filter(brand__operator_id__in=[op for op, count in mine.items() if count])
+            rows = list(rows
                         .select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at", "id")
                         .values_list("pk", "brand__operator_id")[:limit - len(picked)])
             if not rows:
                 break
+            taken = 0
             for pk, operator_id in rows:
-                if mine[operator_id] < depth:
+                if mine[operator_id] < depth and (mine[operator_id] or
+                                                  sum(1 for count in mine.values() if count) < operators):
                     picked.append((pk, mine[operator_id]))
                     mine[operator_id] += 1
                     claimed[operator_id] += 1
+                    taken += 1
+            if not taken:  # nothing more this sender may take (the rows left are of closed operators)
+                break
         if not picked:
             return []
         by_lease: dict[timedelta, list[int]] = {}

@@ -28,6 +28,7 @@ class _Waiting:
     queue: deque = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    kept: bool = False  # the last batch ended with more waiting: its thread kept the connection
 
 
 class Lane:
@@ -67,6 +68,9 @@ class Lane:
             run = sync_to_async(self._run, thread_sensitive=True)
             while True:
                 if not waiting.queue:
+                    if waiting.kept and self.after_batch is not None:  # what waited was cancelled: idle now
+                        waiting.kept = False
+                        await sync_to_async(self.after_batch, thread_sensitive=True)(True)
                     waiting.wakeup.clear()
                     try:
                         await asyncio.wait_for(waiting.wakeup.wait(), self.idle_seconds)
@@ -79,7 +83,7 @@ class Lane:
                 if not batch:
                     continue
                 try:
-                    results = await run([item for item, _ in batch], waiting.queue)
+                    results = await run([item for item, _ in batch], waiting)
                 except BaseException as exc:  # the batch failed as a whole: each request sees why
                     for _, future in batch:
                         if not future.done():
@@ -100,7 +104,7 @@ class Lane:
                         if not future.done():
                             future.cancel()
 
-    def _run(self, items: list, queue: deque) -> list:
+    def _run(self, items: list, waiting: _Waiting) -> list:
         self.largest = max(self.largest, len(items))
         if self.on_batch is not None:
             self.on_batch(len(items))
@@ -108,4 +112,7 @@ class Lane:
             return self.run(items)
         finally:
             if self.after_batch is not None:
-                self.after_batch(not queue)  # a racy read of the loop's queue, and harmless: a hint
+                # A racy read of the loop's queue, and harmless: if it was wrong, the serving
+                # loop finds the queue empty and calls `after_batch(True)` itself.
+                waiting.kept = bool(waiting.queue)
+                self.after_batch(not waiting.kept)

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 
@@ -229,6 +230,56 @@ def test_two_attempts_of_a_delivery_cannot_share_a_number(tenants, held_deliveri
 
     with pytest.raises(IntegrityError):
         WebhookAttempt.objects.create(delivery=delivery, number=1, started_at=timezone.now(), latency_ms=1)
+
+
+def test_a_claim_too_short_for_its_attempt_is_handed_back_unsent(tenants, held_deliveries, settings):
+    """A queued claim that waited too long to start (its attempt could outlive it, and the
+    sweeper would give it to another sender) goes back unsent, under its previous number."""
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5
+    with Receiver() as receiver:
+        contribute(tenants, "fastop", receiver.url)
+        (claimed,) = services._deliveries_claim(4, held=Counter(), holding=set(), share=1, operators=1)
+        assert (claimed.status, claimed.attempt_count) == ("delivering", 1)
+        claimed.claimed_until = timezone.now() + timezone.timedelta(seconds=2)  # less than one deadline left
+        WebhookDelivery.objects.filter(pk=claimed.pk).update(claimed_until=claimed.claimed_until)
+        running, queued = {}, {"fastop": deque([claimed])}
+
+        services._start(services._sending_pool(4), running, queued, slots=4, share=1)
+
+        assert running == {} and queued == {}
+        claimed.refresh_from_db()
+        assert (claimed.status, claimed.attempt_count, claimed.claimed_until) == ("pending", 0, None)
+        assert receiver.received == []
+
+        tasks.deliver_webhooks()  # sent afterwards as attempt 1, once
+        receiver.wait_for(1)
+    assert attempts_of(WebhookDelivery.objects.get()) == [(1, 200, True)]
+
+
+def test_a_sender_holds_no_more_operators_than_it_can_run_at_once(tenants, held_deliveries, settings):
+    """A sender whose slots one operator's slow receiver fills does not claim another
+    operator's webhook to queue it behind them (where its claim could run out): another
+    sender sends it at once."""
+    settings.WEBHOOK_TIMEOUT_SECONDS = 30  # slowop's attempts stay held until released
+    settings.WEBHOOK_CONCURRENCY = 2
+    settings.WEBHOOK_OPERATOR_CONCURRENCY = 2  # so a sender holds one operator at a time
+    with TricklingReceiver() as slow_receiver, Receiver() as other:
+        for _ in range(4):
+            contribute(tenants, "slowop", slow_receiver.url)
+        contribute(tenants, "fastop", other.url)
+        first = Sender().start()
+        slow_receiver.wait_until(lambda r: r.held == 2)
+
+        tasks.deliver_webhooks()  # a second sender, in this thread
+
+        assert len(other.received) == 1
+        fast = WebhookDelivery.objects.get(brand__operator_id="fastop")
+        assert (fast.status, attempts_of(fast)) == ("delivered", [(1, 200, True)])
+        slow_receiver.release.set()
+        first.join(60)
+    slow = WebhookDelivery.objects.filter(brand__operator_id="slowop")
+    assert {d.status for d in slow} == {"delivered"} and all(attempts_of(d) == [(1, 200, True)] for d in slow), [(d.status, d.attempt_count, d.claimed_until, attempts_of(d), d.last_error) for d in slow]
+    assert len(slow_receiver.received) == 4
 
 
 # --- one operator's slow receiver, another operator's webhook -------------------------------
