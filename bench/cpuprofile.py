@@ -123,6 +123,16 @@ PACKAGES = [
 ]
 
 
+def finish(spy: subprocess.Popen | None, raw: Path) -> list[tuple[str, float]]:
+    """Wait for a sampling run started by `sample` (killed if it overruns), then summarise it."""
+    if spy is not None:
+        try:
+            spy.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+    return summarise(raw)
+
+
 def summarise(raw: Path, top: int = 12) -> list[tuple[str, float]]:
     """Share of on-CPU samples by the package of the innermost frame that is not the
     standard library's plumbing."""

@@ -275,12 +275,7 @@ def main() -> None:
         spy = cpuprofile.sample(workers[-1], 8, raw)
         wrk(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"], "PREFIX": "profiled"},
             10)
-        if spy is not None:
-            try:
-                spy.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                spy.kill()
-        figures["sync_profile"] = cpuprofile.summarise(raw)
+        figures["sync_profile"] = cpuprofile.finish(spy, raw)
 
         log("sync, with a wallet (a Debit at the reference wallet per contribution)")
         figures["sync_wallet"] = wrk(args, {**base, "BRAND": data["wallet_brand"], "INSTANCE": data["player_funded"],
@@ -292,12 +287,7 @@ def main() -> None:
         raw.unlink(missing_ok=True)
         spy = cpuprofile.sample(stack.pid("worker"), args.seconds, raw, subprocesses=True)
         figures["async"] = async_run(args, {**base, "BRAND": data["plain_brand"], "INSTANCE": data["operator_funded"]})
-        if spy is not None:
-            try:
-                spy.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                spy.kill()
-        figures["async_profile"] = cpuprofile.summarise(raw)
+        figures["async_profile"] = cpuprofile.finish(spy, raw)
         a = figures["async"]
         log(f"  accepted {a['per_second']:.0f}/s (p99 {a['p99_us'] / 1000:.1f} ms); processed end to end "
             f"{a['processed_per_second']:.0f}/s ({a['delivered']}/{a['accepted']} webhooks)")

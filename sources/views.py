@@ -93,13 +93,20 @@ class PotMoneyForm(forms.Form):
     reason = forms.CharField(min_length=3, max_length=500)
 
 
+def _instance_to_change(request, scope, instance_id, permission: str) -> JackpotInstance:
+    """An instance the staff member sees, may act on with `permission`, and whose operator they
+    own (brand-scoped staff see an instance but do not change it): 404/403 otherwise."""
+    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
+    require(request, permission)
+    if not scope.owns_operator(instance.operator_id):
+        raise Http404
+    return instance
+
+
 @require_POST
 @staff_page
 def instance_state(request, scope, instance_id):
-    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
-    require(request, "sources.change_instance_state")
-    if not scope.owns_operator(instance.operator_id):
-        raise Http404
+    instance = _instance_to_change(request, scope, instance_id, "sources.change_instance_state")
     form = StateForm(request.POST)
     back = reverse("portal:instance", args=[instance.pk])
     if not form.is_valid():
@@ -113,10 +120,7 @@ def instance_state(request, scope, instance_id):
 @require_POST
 @staff_page
 def instance_pot_money(request, scope, instance_id):
-    instance = get_object_or_404(visible_instances(scope), pk=instance_id)
-    require(request, "sources.adjust_pot")
-    if not scope.owns_operator(instance.operator_id):
-        raise Http404
+    instance = _instance_to_change(request, scope, instance_id, "sources.adjust_pot")
     form = PotMoneyForm(request.POST)
     back = reverse("portal:instance", args=[instance.pk])
     if not form.is_valid():
